@@ -1,0 +1,102 @@
+"""One error hierarchy for Palaver.
+
+Every failure family has its own subclass so callers can decide from the type
+(and the ``retriable`` flag) what to do, never from a message string.
+"""
+
+from __future__ import annotations
+
+
+class PalaverError(Exception):
+    """Root of all errors raised by Palaver."""
+
+    retriable: bool = False
+
+
+class ConfigError(PalaverError):
+    """Invalid configuration: endpoints.yml, credentials.yml, CLI flags, env."""
+
+
+class ProjectDataError(PalaverError):
+    """Invalid project data (domain.yml, config.yml, data/*.yml).
+
+    ``filename`` and ``line`` point at the offending place when known.
+    """
+
+    def __init__(self, message: str, filename: str | None = None, line: int | None = None) -> None:
+        self.filename = filename
+        self.line = line
+        where = ""
+        if filename:
+            where = f"{filename}:{line}: " if line is not None else f"{filename}: "
+        super().__init__(f"{where}{message}")
+
+
+class InvalidEventError(PalaverError):
+    """An event JSON object that does not follow the Rasa event schema."""
+
+
+class ModelError(PalaverError):
+    """A model archive that cannot be trained, found or loaded."""
+
+
+class TrainingError(ModelError):
+    """Training failed."""
+
+
+class StoreError(PalaverError):
+    """A tracker store failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The tracker store cannot be reached right now (connection-level failure)."""
+
+    retriable = True
+
+
+class StaleWriteError(StoreError):
+    """A save was refused because a newer lock holder owns the conversation (fencing)."""
+
+
+class LockError(PalaverError):
+    """A conversation lock failed."""
+
+
+class LockTimeoutError(LockError):
+    """The lock for a conversation could not be acquired in time."""
+
+    retriable = True
+
+    def __init__(self, conversation_id: str, waited: float) -> None:
+        self.conversation_id = conversation_id
+        self.waited = waited
+        super().__init__(
+            f"Could not acquire the lock for conversation '{conversation_id}' "
+            f"within {waited:.1f}s"
+        )
+
+
+class LockLostError(LockError):
+    """The lock expired while its holder was still working."""
+
+
+class BrokerError(PalaverError):
+    """An event broker failed."""
+
+
+class BrokerUnavailableError(BrokerError):
+    """The event broker cannot be reached right now."""
+
+    retriable = True
+
+
+class ActionExecutionError(PalaverError):
+    """A custom action or NLG call failed."""
+
+
+class ActionRejectedError(ActionExecutionError):
+    """The action server rejected the action (HTTP 400 with ``action_name``)."""
+
+    def __init__(self, action_name: str, message: str | None = None) -> None:
+        self.action_name = action_name
+        super().__init__(message or f"Custom action '{action_name}' rejected execution.")

