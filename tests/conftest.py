@@ -50,16 +50,27 @@ def redis_server() -> str:
 
 
 @pytest.fixture
-async def redis_url(redis_server: str) -> AsyncIterator[str]:
-    """A Redis URL on a database number reserved for tests, flushed before and after."""
+def redis_url(redis_server: str) -> str:
+    """URL of the Redis database reserved for tests (db 9). Use ``redis_prefix`` for keys."""
+    return f"{redis_server}/9"
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix unique to one test; its keys are deleted afterwards.
+
+    Tests never FLUSHDB: suites may run side by side on the same server.
+    """
     from redis.asyncio import Redis
 
-    url = f"{redis_server}/9"
-    client = Redis.from_url(url)
-    await client.flushdb()
-    yield url
-    await client.flushdb()
-    await client.aclose()
+    prefix = f"palaver-test-{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    client = Redis.from_url(redis_url)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}*", count=500):
+            await client.delete(key)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture(scope="session")
