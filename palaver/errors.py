@@ -71,8 +71,7 @@ class LockTimeoutError(LockError):
         self.conversation_id = conversation_id
         self.waited = waited
         super().__init__(
-            f"Could not acquire the lock for conversation '{conversation_id}' "
-            f"within {waited:.1f}s"
+            f"Could not acquire the lock for conversation '{conversation_id}' within {waited:.1f}s"
         )
 
 

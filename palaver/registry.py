@@ -77,7 +77,9 @@ def load_class(dotted: str, what: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"Cannot import module '{module_name}' for {what} '{dotted}': {exc}") from exc
+        raise ConfigError(
+            f"Cannot import module '{module_name}' for {what} '{dotted}': {exc}"
+        ) from exc
     try:
         return getattr(module, attr)
     except AttributeError as exc:

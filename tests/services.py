@@ -75,7 +75,7 @@ class _Process:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603 - test helper, fixed argv
+        self.proc = subprocess.Popen(
             self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         wait_for_port("127.0.0.1", self.port)
@@ -105,8 +105,14 @@ class PrivateRedis(_Process):
         self.port = port or free_port()
         self.args = [
             shutil.which("redis-server") or "redis-server",
-            "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
         ]
 
     @property
@@ -124,8 +130,14 @@ class TansuBroker(_Process):
         self.port = port or free_port()
         url = f"tcp://127.0.0.1:{self.port}"
         self.args = [
-            str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
         ]
 
     @property
@@ -163,13 +175,33 @@ class PrivatePostgres(_Process):
             shutil.chown(self.datadir, "postgres", "postgres")
             self._as_user = ["runuser", "-u", "postgres", "--"]
         self.args = [
-            *self._as_user, postgres, "-D", str(self.datadir), "-p", str(self.port),
-            "-h", "127.0.0.1", "-k", str(self.datadir), *user_args,
+            *self._as_user,
+            postgres,
+            "-D",
+            str(self.datadir),
+            "-p",
+            str(self.port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(self.datadir),
+            *user_args,
         ]
-        subprocess.run(  # noqa: S603
-            [*self._as_user, initdb, "-D", str(self.datadir), "-U", "postgres",
-             "--auth=trust", "-E", "UTF8"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        subprocess.run(
+            [
+                *self._as_user,
+                initdb,
+                "-D",
+                str(self.datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     @property
