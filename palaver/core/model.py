@@ -1,0 +1,68 @@
+"""A loaded model: domain, NLU pipeline and policy ensemble from one archive."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from palaver.errors import ModelError
+from palaver.storage.archive import ModelMetadata, read_metadata, unpack
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """Immutable once loaded; the runtime swaps whole instances."""
+
+    metadata: ModelMetadata
+    domain: Any
+    nlu: Any | None
+    policies: Any
+    archive: Path | None = None
+
+    def parse(self, text: str, message_id: str | None = None) -> dict[str, Any]:
+        """Rasa parse JSON for ``text`` (an empty result without an NLU model)."""
+        if self.nlu is None:
+            return {
+                "text": text,
+                "intent": {"name": None, "confidence": 0.0},
+                "entities": [],
+                "intent_ranking": [],
+            }
+        result: dict[str, Any] = self.nlu.parse(text, message_id=message_id)
+        return result
+
+
+def load_model(archive: Path) -> LoadedModel:
+    """Unpack, deserialize and validate a model archive. Blocking: run in a thread.
+
+    Raises:
+        ModelError: the archive is corrupt, incomplete or from an incompatible version.
+    """
+    from palaver.core.domain import Domain
+    from palaver.nlu.pipeline import NLUPipeline
+    from palaver.policies.ensemble import PolicyEnsemble
+
+    metadata = read_metadata(archive)
+    workdir = unpack(archive)
+    try:
+        domain_file = workdir / "domain.yml"
+        if not domain_file.exists():
+            raise ModelError(f"'{archive}' has no domain.yml.")
+        try:
+            domain = Domain.from_yaml(domain_file.read_text(encoding="utf-8"), str(domain_file))
+            nlu = NLUPipeline.load(workdir / "nlu") if (workdir / "nlu").is_dir() else None
+            policies = PolicyEnsemble.load(workdir / "core")
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"'{archive}' could not be loaded: {exc}") from exc
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return LoadedModel(
+        metadata=metadata, domain=domain, nlu=nlu, policies=policies, archive=archive
+    )

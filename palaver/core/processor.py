@@ -1,0 +1,402 @@
+"""The message processor: one user message through one conversation turn.
+
+``handle_message`` = lock -> load -> (session start) -> parse -> extract slots ->
+predict/act until ``action_listen`` -> save (fenced) -> publish -> send.
+
+Rasa 3.6's turn semantics are kept: ``ActionExecuted`` is logged before the
+action's own events, a rejected action (``ActionExecutionRejected``) makes the
+policies predict again, followup actions win over predictions, and a circuit
+breaker caps the actions per turn. A failing custom action is logged and the
+turn ends with ``action_listen``; the channel never sees a 500 for it.
+
+Nothing reaches the store or the channel unless the whole turn succeeded:
+events are appended in one atomic call, checked against the lock's fence, and
+bot messages are sent only after that.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from palaver.actions.base import ActionContext
+from palaver.core.constants import (
+    ACTION_EXTRACT_SLOTS,
+    ACTION_LISTEN_NAME,
+    ACTION_SESSION_START_NAME,
+    USER_INTENT_RESTART,
+)
+from palaver.core.events import (
+    ActionExecuted,
+    ActionExecutionRejected,
+    BotUttered,
+    Event,
+    ReminderScheduled,
+    UserUttered,
+)
+from palaver.core.tracker import DialogueStateTracker
+from palaver.errors import ActionExecutionError, ActionRejectedError, LockTimeoutError
+
+if TYPE_CHECKING:
+    from palaver.channels.base import OutputChannel, UserMessage
+    from palaver.core.model import LoadedModel
+    from palaver.server.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+# ``/intent{"entity": "value"}`` or ``/intent@0.8`` typed by a user or sent as a
+# button payload: the intent is taken as given, NLU is skipped (as in Rasa).
+_INTENT_SHORTCUT = re.compile(
+    r"^/(?P<intent>[^{@]+)(?:@(?P<confidence>[0-9.]+))?(?P<entities>\{.*\})?\s*$", re.DOTALL
+)
+
+
+def parse_intent_shortcut(text: str) -> dict[str, Any] | None:
+    """Parse data for ``/intent{...}`` text, or None if the text is not one."""
+    match = _INTENT_SHORTCUT.match(text.strip())
+    if match is None:
+        return None
+    intent = match.group("intent").strip()
+    if not intent:
+        return None
+    confidence = float(match.group("confidence") or 1.0)
+    entities: list[dict[str, Any]] = []
+    raw = match.group("entities")
+    if raw:
+        try:
+            values = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(values, dict):
+            return None
+        for name, value in values.items():
+            for single in value if isinstance(value, list) else [value]:
+                entities.append({"entity": name, "value": single, "start": 0, "end": len(text)})
+    return {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "intent_ranking": [{"name": intent, "confidence": confidence}],
+        "entities": entities,
+    }
+
+
+@dataclass
+class TurnResult:
+    """What one handled message produced."""
+
+    tracker: DialogueStateTracker
+    new_events: list[Event] = field(default_factory=list)
+
+    @property
+    def bot_messages(self) -> list[dict[str, Any]]:
+        return [bot_message(e) for e in self.new_events if isinstance(e, BotUttered)]
+
+
+def bot_message(event: BotUttered) -> dict[str, Any]:
+    """A BotUttered event as the message dict output channels send."""
+    message: dict[str, Any] = {k: v for k, v in (event.data or {}).items() if v is not None}
+    if event.text is not None:
+        message["text"] = event.text
+    return message
+
+
+class MessageProcessor:
+    """Handles messages for one runtime (model, stores, locks, broker, actions)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.max_actions = runtime.settings.max_actions_per_turn
+        self.lock_wait_timeout = runtime.settings.lock_wait_timeout
+        self._action_client: Any = None
+        self._nlg: Any = None
+
+    # ------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        from palaver.actions.client import ActionServerClient
+        from palaver.nlg import create_nlg
+
+        cfg = self.runtime.endpoints.action_endpoint
+        if cfg:
+            self._action_client = ActionServerClient.from_config(cfg)
+            await self._action_client.start()
+        self._nlg_config = self.runtime.endpoints.nlg
+        self._nlg_factory = create_nlg
+
+    async def stop(self) -> None:
+        if self._action_client is not None:
+            await self._action_client.stop()
+        nlg_stop = getattr(self._nlg, "stop", None)
+        if callable(nlg_stop):
+            await nlg_stop()
+
+    def nlg_for(self, model: LoadedModel) -> Any:
+        """The NLG for the model's domain (templates change with the model)."""
+        nlg = self._nlg
+        if nlg is None or getattr(nlg, "domain", model.domain) is not model.domain:
+            nlg = self._nlg_factory(self._nlg_config, model.domain)
+            self._nlg = nlg
+        return nlg
+
+    # --------------------------------------------------------------- public
+    async def handle_message(self, message: UserMessage, output: OutputChannel) -> TurnResult:
+        """Handle one user message and send the bot's replies to ``output``."""
+        model = self.runtime.model  # raises ModelNotReadyError: 503 to the channel
+        started = time.perf_counter()
+        counters = self.runtime.counters
+        try:
+            async with self._lock(message.sender_id) as handle:
+                tracker, loaded = await self.load_tracker(message.sender_id, model)
+                await self._update_session(tracker, model, output.name(), message.metadata)
+                await self._log_user_message(tracker, model, message)
+                if self._should_handle(tracker):
+                    await self._run_extract_slots(tracker, model, output.name(), message.metadata)
+                    await self._prediction_loop(tracker, model, output.name(), message.metadata)
+                new_events = tracker.events[loaded:]
+                await self._persist(message.sender_id, new_events, handle.fence)
+                result = TurnResult(tracker, list(new_events))
+                for bot in result.bot_messages:
+                    await output.send_response(message.sender_id, bot)
+        except LockTimeoutError:
+            counters.lock_timeouts += 1
+            counters.message_errors += 1
+            raise
+        except Exception:
+            counters.message_errors += 1
+            raise
+        counters.messages += 1
+        counters.processing_seconds += time.perf_counter() - started
+        return result
+
+    def _lock(self, sender_id: str) -> Any:
+        assert self.runtime.lock_store is not None
+        return self.runtime.lock_store.lock(sender_id, wait_timeout=self.lock_wait_timeout)
+
+    async def load_tracker(
+        self, sender_id: str, model: LoadedModel, *, full: bool = False
+    ) -> tuple[DialogueStateTracker, int]:
+        """The conversation's tracker and how many of its events are already stored."""
+        assert self.runtime.tracker_store is not None
+        stored = await self.runtime.tracker_store.load(sender_id, full=full)
+        slots = model.domain.create_slots()
+        if stored is None:
+            return DialogueStateTracker(sender_id, slots), 0
+        tracker = DialogueStateTracker.from_dicts(sender_id, stored.events, slots)
+        return tracker, len(tracker.events)
+
+    async def _persist(self, sender_id: str, events: Sequence[Event], fence: int | None) -> None:
+        if not events:
+            return
+        dicts = [e.as_dict() for e in events]
+        assert self.runtime.tracker_store is not None
+        await self.runtime.tracker_store.append(sender_id, dicts, fence=fence)
+        if self.runtime.broker is not None:
+            # Still under the conversation's lock: the broker's queue sees the
+            # turns of one conversation in order.
+            await self.runtime.broker.publish(sender_id, dicts)
+
+    # ---------------------------------------------------------------- turn
+    def _context(
+        self,
+        model: LoadedModel,
+        channel: str,
+        metadata: dict[str, Any] | None,
+        action_metadata: dict[str, Any] | None = None,
+    ) -> ActionContext:
+        return ActionContext(
+            nlg=self.nlg_for(model),
+            channel_name=channel,
+            action_client=self._action_client,
+            message_metadata=metadata,
+            action_metadata=action_metadata,
+        )
+
+    async def _update_session(
+        self,
+        tracker: DialogueStateTracker,
+        model: LoadedModel,
+        channel: str,
+        metadata: dict[str, Any] | None,
+    ) -> None:
+        """Run ``action_session_start`` for a new conversation or an expired session."""
+        if tracker.applied_events() and not self._session_expired(tracker, model):
+            return
+        await self._run_action(
+            ACTION_SESSION_START_NAME,
+            tracker,
+            model,
+            channel,
+            metadata,
+            policy=None,
+            confidence=1.0,
+        )
+
+    @staticmethod
+    def _session_expired(tracker: DialogueStateTracker, model: LoadedModel) -> bool:
+        minutes = model.domain.session_config.session_expiration_time
+        if not minutes or minutes <= 0:
+            return False
+        last_user = tracker.get_last_event_for(UserUttered)
+        if last_user is None:
+            return False
+        return (time.time() - last_user.timestamp) / 60.0 > minutes
+
+    async def _log_user_message(
+        self, tracker: DialogueStateTracker, model: LoadedModel, message: UserMessage
+    ) -> None:
+        parse_data = message.parse_data or self.parse(model, message)
+        tracker.update(
+            UserUttered(
+                text=message.text,
+                intent=parse_data.get("intent"),
+                entities=parse_data.get("entities") or [],
+                parse_data=parse_data,
+                input_channel=message.input_channel,
+                message_id=message.message_id,
+                metadata=message.metadata or {},
+            )
+        )
+
+    @staticmethod
+    def parse(model: LoadedModel, message: UserMessage) -> dict[str, Any]:
+        text = message.text or ""
+        parse_data = parse_intent_shortcut(text) if text.startswith("/") else None
+        if parse_data is None:
+            parse_data = model.parse(text, message_id=message.message_id)
+        parse_data["message_id"] = message.message_id
+        parse_data["metadata"] = message.metadata or {}
+        return parse_data
+
+    @staticmethod
+    def _should_handle(tracker: DialogueStateTracker) -> bool:
+        if not tracker.is_paused():
+            return True
+        latest = tracker.latest_message
+        return latest is not None and latest.intent_name == USER_INTENT_RESTART
+
+    async def _run_extract_slots(
+        self,
+        tracker: DialogueStateTracker,
+        model: LoadedModel,
+        channel: str,
+        metadata: dict[str, Any] | None,
+    ) -> None:
+        from palaver.actions import action_for_name
+
+        action = action_for_name(ACTION_EXTRACT_SLOTS, model.domain)
+        try:
+            events = await action.run(
+                tracker, model.domain, self._context(model, channel, metadata)
+            )
+        except ActionExecutionError as exc:
+            self.runtime.counters.actions_failed += 1
+            logger.error("slot extraction failed for conversation %s: %s", tracker.sender_id, exc)
+            return
+        for event in events:
+            tracker.update(event)
+
+    async def _prediction_loop(
+        self,
+        tracker: DialogueStateTracker,
+        model: LoadedModel,
+        channel: str,
+        metadata: dict[str, Any] | None,
+    ) -> None:
+        for _ in range(self.max_actions):
+            if not self._should_handle(tracker):
+                return
+            name, policy, confidence, extra, action_metadata = self._predict(tracker, model)
+            for event in extra:
+                tracker.update(event)
+            predict_again = await self._run_action(
+                name, tracker, model, channel, metadata, policy, confidence, action_metadata
+            )
+            if not predict_again:
+                return
+        logger.warning(
+            "circuit breaker: %s actions predicted for conversation %s without listening; "
+            "stopping this turn",
+            self.max_actions,
+            tracker.sender_id,
+        )
+        tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+
+    def _predict(
+        self, tracker: DialogueStateTracker, model: LoadedModel
+    ) -> tuple[str, str | None, float, list[Event], dict[str, Any] | None]:
+        followup = tracker.followup_action
+        if followup:
+            tracker.clear_followup_action()
+            if followup in model.domain.action_names_or_texts:
+                return followup, None, 1.0, [], None
+            logger.error("followup action '%s' is not in the domain; ignoring it", followup)
+        prediction = model.policies.predict(tracker, model.domain)
+        return (
+            prediction.action_name,
+            prediction.policy_name,
+            prediction.confidence,
+            list(getattr(prediction, "events", None) or []),
+            getattr(prediction, "action_metadata", None),
+        )
+
+    async def _run_action(
+        self,
+        name: str,
+        tracker: DialogueStateTracker,
+        model: LoadedModel,
+        channel: str,
+        metadata: dict[str, Any] | None,
+        policy: str | None,
+        confidence: float | None,
+        action_metadata: dict[str, Any] | None = None,
+    ) -> bool:
+        """Run one action and log it; returns whether to predict another one."""
+        from palaver.actions import action_for_name
+
+        action = action_for_name(name, model.domain)
+        ctx = self._context(model, channel, metadata, action_metadata)
+        try:
+            events = await action.run(tracker, model.domain, ctx)
+        except ActionRejectedError as exc:
+            logger.info("action %s rejected execution: %s", name, exc)
+            tracker.update(ActionExecutionRejected(name, policy, confidence))
+            return True
+        except ActionExecutionError as exc:
+            self.runtime.counters.actions_failed += 1
+            logger.error(
+                "action %s failed for conversation %s: %s; the turn ends with %s",
+                name,
+                tracker.sender_id,
+                exc,
+                ACTION_LISTEN_NAME,
+            )
+            tracker.update(ActionExecuted(name, policy, confidence))
+            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+            return False
+        if not any(isinstance(e, ActionExecutionRejected) for e in events):
+            tracker.update(ActionExecuted(name, policy, confidence))
+        now = time.time()
+        for event in events:
+            # Rasa stamps an action's events after its ActionExecuted.
+            event.timestamp = now
+            tracker.update(event)
+            if isinstance(event, ReminderScheduled):
+                self._schedule_reminder(tracker.sender_id, event)
+        return name not in (ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME)
+
+    def _schedule_reminder(self, sender_id: str, event: ReminderScheduled) -> None:
+        scheduler = getattr(self.runtime, "reminders", None)
+        if scheduler is None:
+            logger.warning(
+                "conversation %s scheduled reminder '%s', but reminders are not supported "
+                "by this server; it will not fire",
+                sender_id,
+                event.name,
+            )
+            return
+        scheduler.schedule(sender_id, event)

@@ -1,0 +1,1 @@
+"""Assistant quality tooling: data validation, NLU and story tests, reports."""

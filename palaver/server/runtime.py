@@ -1,0 +1,313 @@
+"""The runtime: everything a running server holds, with one explicit lifecycle.
+
+``Runtime.start()`` opens the pooled HTTP session, the tracker store, the lock
+store and the event broker, and loads the model; ``stop()`` closes them in
+reverse order and is safe to call twice. Only the Sanic listeners call them.
+
+The current model is one reference swapped atomically: a request takes the
+model once at its start and finishes on it even if a new model is loaded
+meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from sanic import Blueprint
+
+from palaver import __version__
+from palaver.config import CredentialsConfig, EndpointsConfig
+from palaver.errors import ConfigError, ModelError, PalaverError
+from palaver.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from palaver.brokers.base import EventBroker
+    from palaver.core.model import LoadedModel
+    from palaver.core.processor import MessageProcessor
+    from palaver.locks.base import LockStore
+    from palaver.stores.base import TrackerStore
+
+logger = logging.getLogger(__name__)
+
+# Request bodies above this are refused with 413 before they are read.
+MAX_REQUEST_BODY = 1024 * 1024
+
+
+class ModelNotReadyError(PalaverError):
+    """No model is loaded yet; channels answer 503 until one is."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"No model is loaded yet: {reason}")
+
+
+@dataclass
+class Counters:
+    messages: int = 0
+    message_errors: int = 0
+    lock_timeouts: int = 0
+    actions_failed: int = 0
+    model_loads: int = 0
+    model_load_failures: int = 0
+    processing_seconds: float = 0.0
+    started_at: float = field(default_factory=time.time)
+
+
+class Runtime:
+    """Owns the model and every backend of one server process."""
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        endpoints: EndpointsConfig | None = None,
+        credentials: CredentialsConfig | None = None,
+    ) -> None:
+        self.settings = settings
+        self.endpoints = endpoints or EndpointsConfig()
+        self.credentials = credentials or CredentialsConfig({"rest": {}})
+        self.settings_max_body = MAX_REQUEST_BODY
+        self.counters = Counters()
+        self._model: LoadedModel | None = None
+        self._model_source: str | None = None
+        self._model_loaded_at: float | None = None
+        self._not_ready_reason = "the server is starting"
+        self._http: aiohttp.ClientSession | None = None
+        self.tracker_store: TrackerStore | None = None
+        self.lock_store: LockStore | None = None
+        self.broker: EventBroker | None = None
+        self.processor: MessageProcessor | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._started = False
+        self._stopped = False
+        self._model_lock = asyncio.Lock()
+        self._validate_config()
+
+    # ----------------------------------------------------------------- config
+    def _validate_config(self) -> None:
+        """Build nothing yet, but fail fast on configuration errors."""
+        from palaver.brokers import create_event_broker
+        from palaver.locks import create_lock_store
+        from palaver.stores import create_tracker_store
+
+        self.tracker_store = self._wrap_failsafe(create_tracker_store(self.endpoints.tracker_store))
+        self.lock_store = create_lock_store(self.endpoints.lock_store)
+        self.broker = create_event_broker(self.endpoints.event_broker)
+        if self.settings.workers > 1 and not self.lock_store.multi_process_safe:
+            raise ConfigError(
+                f"--workers {self.settings.workers} needs a lock store shared between processes "
+                "(lock_store type 'redis' in endpoints.yml); the in-memory lock store only "
+                "excludes concurrent messages within one process."
+            )
+        if self.settings.workers > 1 and self._is_memory_store():
+            raise ConfigError(
+                f"--workers {self.settings.workers} needs a tracker store shared between "
+                "processes; the in-memory tracker store would give each worker its own "
+                "conversations."
+            )
+
+    def _is_memory_store(self) -> bool:
+        cfg = self.endpoints.tracker_store or {}
+        return str(cfg.get("type", "in_memory")).lower() in ("in_memory", "memory")
+
+    def _wrap_failsafe(self, store: TrackerStore) -> TrackerStore:
+        cfg = self.endpoints.tracker_store or {}
+        if self._is_memory_store() or cfg.get("fail_safe") is False:
+            return store
+        from palaver.stores.failsafe import FailSafeTrackerStore
+
+        return FailSafeTrackerStore(store)
+
+    # -------------------------------------------------------------- lifecycle
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """The one pooled HTTP client session of this process."""
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=30),
+            )
+        return self._http
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        from palaver.core.processor import MessageProcessor
+
+        assert self.tracker_store is not None and self.lock_store is not None
+        await self.tracker_store.start()
+        await self.lock_store.start()
+        if self.broker is not None:
+            await self.broker.start()
+        self.processor = MessageProcessor(self)
+        await self.processor.start()
+        await self._load_initial_model()
+
+    async def stop(self) -> None:
+        if self._stopped or not self._started:
+            return
+        self._stopped = True
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
+                pass
+        if self.processor is not None:
+            await self.processor.stop()
+        if self.broker is not None:
+            await self.broker.stop()
+        if self.lock_store is not None:
+            await self.lock_store.stop()
+        if self.tracker_store is not None:
+            await self.tracker_store.stop()
+        if self._http is not None:
+            await self._http.close()
+
+    def spawn(self, coro_factory: Callable[[], Any], name: str) -> None:
+        """Run a background task owned by the runtime (cancelled on stop)."""
+        self._background.append(asyncio.create_task(coro_factory(), name=name))
+
+    # ------------------------------------------------------------------ model
+    @property
+    def model(self) -> LoadedModel:
+        model = self._model
+        if model is None:
+            raise ModelNotReadyError(self._not_ready_reason)
+        return model
+
+    @property
+    def model_or_none(self) -> LoadedModel | None:
+        return self._model
+
+    @property
+    def is_ready(self) -> bool:
+        return self._model is not None
+
+    @property
+    def not_ready_reason(self) -> str:
+        return self._not_ready_reason
+
+    @property
+    def model_id(self) -> str | None:
+        return self._model.metadata.model_id if self._model else None
+
+    async def _load_initial_model(self) -> None:
+        from palaver.storage.sources import initial_model_task
+
+        task = initial_model_task(self)
+        if task is not None:
+            self.spawn(task, "model-source")
+            return
+        if self.settings.model is None and not Path("models").is_dir():
+            self._not_ready_reason = "no model given (-m) and no ./models directory"
+            logger.warning("starting without a model: %s", self._not_ready_reason)
+            return
+        try:
+            await self.load_model_file(self.settings.model or "models", source="local")
+        except ModelError as exc:
+            self._not_ready_reason = str(exc)
+            logger.error("could not load the model: %s", exc)
+
+    async def load_model_file(self, path: str | Path, source: str) -> LoadedModel:
+        """Load an archive off the event loop, validate it and swap it in."""
+        from palaver.core.model import load_model
+        from palaver.storage.local import resolve_model_path
+
+        archive = resolve_model_path(path)
+        async with self._model_lock:
+            try:
+                model = await asyncio.to_thread(load_model, archive)
+            except ModelError:
+                self.counters.model_load_failures += 1
+                raise
+            self.swap_model(model, f"{source}:{archive}")
+            return model
+
+    def swap_model(self, model: LoadedModel, source: str) -> None:
+        self._model = model
+        self._model_source = source
+        self._model_loaded_at = time.time()
+        self.counters.model_loads += 1
+        logger.info("model %s loaded from %s", model.metadata.model_id, source)
+
+    def unload_model(self) -> None:
+        self._model = None
+        self._not_ready_reason = "the model was unloaded (DELETE /model)"
+
+    # -------------------------------------------------------------- channels
+    def channel_blueprints(self) -> list[Blueprint]:
+        from palaver.channels import create_input_channels
+
+        handler = self._handle_channel_message
+        return [ch.blueprint(handler) for ch in create_input_channels(self.credentials, self)]
+
+    async def _handle_channel_message(self, message: Any, output: Any) -> None:
+        if self.processor is None:
+            raise ModelNotReadyError(self._not_ready_reason)
+        await self.processor.handle_message(message, output)
+
+    # ----------------------------------------------------------------- status
+    def status(self) -> dict[str, Any]:
+        model = self._model
+        store_status: dict[str, Any] = {"type": type(self.tracker_store).__name__}
+        status_fn = getattr(self.tracker_store, "status", None)
+        if callable(status_fn):
+            store_status.update(status_fn())
+        return {
+            "model_id": model.metadata.model_id if model else None,
+            "model_file": self._model_source,
+            "fingerprint": {"model": model.metadata.fingerprint} if model else {},
+            "model_source": self._model_source.split(":", 1)[0] if self._model_source else None,
+            "model_loaded_at": self._model_loaded_at,
+            "num_active_training_jobs": 0,
+            "ready": model is not None,
+            "palaver_version": __version__,
+            "tracker_store": store_status,
+            "lock_store": {"type": type(self.lock_store).__name__},
+            "event_broker": (
+                {"type": type(self.broker).__name__, **self.broker.stats()} if self.broker else None
+            ),
+            "counters": {
+                "messages": self.counters.messages,
+                "message_errors": self.counters.message_errors,
+                "lock_timeouts": self.counters.lock_timeouts,
+                "actions_failed": self.counters.actions_failed,
+                "model_loads": self.counters.model_loads,
+                "model_load_failures": self.counters.model_load_failures,
+            },
+            "uptime_seconds": round(time.time() - self.counters.started_at, 3),
+        }
+
+    def metrics_text(self) -> str:
+        c = self.counters
+        lines = [
+            f"palaver_messages_total {c.messages}",
+            f"palaver_message_errors_total {c.message_errors}",
+            f"palaver_lock_timeouts_total {c.lock_timeouts}",
+            f"palaver_actions_failed_total {c.actions_failed}",
+            f"palaver_model_loads_total {c.model_loads}",
+            f"palaver_model_load_failures_total {c.model_load_failures}",
+            f"palaver_processing_seconds_total {c.processing_seconds:.6f}",
+            f"palaver_model_ready {1 if self._model else 0}",
+        ]
+        status_fn = getattr(self.tracker_store, "status", None)
+        if callable(status_fn):
+            st = status_fn()
+            lines.append(f"palaver_tracker_store_fallback {1 if st.get('mode') == 'fallback' else 0}")
+            if "switches" in st:
+                lines.append(f"palaver_tracker_store_switches_total {st['switches']}")
+        if self.broker is not None:
+            for key, value in self.broker.stats().items():
+                if isinstance(value, bool):
+                    value = int(value)
+                if isinstance(value, int | float):
+                    lines.append(f"palaver_broker_{key} {value}")
+        return "\n".join(lines) + "\n"
