@@ -50,7 +50,8 @@ async def _request(
 ) -> int:
     writer.write(
         f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n".encode() + body
+        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n".encode()
+        + body
     )
     status_line = await reader.readline()
     status = int(status_line.split()[1])

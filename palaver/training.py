@@ -65,8 +65,10 @@ def train_project(
     try:
         _train_into(project, workdir, progress)
         trained_at = time.time()
-        name = f"{fixed_model_name}.tar.gz" if fixed_model_name else archive_name(
-            fingerprint, trained_at
+        name = (
+            f"{fixed_model_name}.tar.gz"
+            if fixed_model_name
+            else archive_name(fingerprint, trained_at)
         )
         metadata = ModelMetadata(
             fingerprint=fingerprint,

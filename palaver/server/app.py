@@ -61,8 +61,8 @@ def _error_for(exc: Exception) -> HTTPResponse:
 
 def create_app(runtime: Runtime, name: str = APP_NAME) -> Sanic[Any, Any]:
     """Create the Sanic app serving ``runtime``."""
-    from palaver.server.routes import basic
     from palaver.server.cors import install_cors
+    from palaver.server.routes import basic
 
     app: Sanic[Any, Any] = Sanic(name, configure_logging=False)
     app.config.REQUEST_MAX_SIZE = runtime.settings_max_body

@@ -12,6 +12,7 @@ meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from sanic import Blueprint
 from palaver import __version__
 from palaver.config import CredentialsConfig, EndpointsConfig
 from palaver.errors import ConfigError, ModelError, PalaverError
+from palaver.server.auth import Authenticator
 from palaver.server.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -86,6 +88,7 @@ class Runtime:
         self._started = False
         self._stopped = False
         self._model_lock = asyncio.Lock()
+        self.auth = Authenticator(settings)
         self._validate_config()
 
     # ----------------------------------------------------------------- config
@@ -156,10 +159,9 @@ class Runtime:
         for task in self._background:
             task.cancel()
         for task in self._background:
-            try:
+            # A background task's failure was logged when it happened; shutting down.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-                pass
         if self.processor is not None:
             await self.processor.stop()
         if self.broker is not None:
@@ -205,10 +207,6 @@ class Runtime:
         task = initial_model_task(self)
         if task is not None:
             self.spawn(task, "model-source")
-            return
-        if self.settings.model is None and not Path("models").is_dir():
-            self._not_ready_reason = "no model given (-m) and no ./models directory"
-            logger.warning("starting without a model: %s", self._not_ready_reason)
             return
         try:
             await self.load_model_file(self.settings.model or "models", source="local")
@@ -301,7 +299,8 @@ class Runtime:
         status_fn = getattr(self.tracker_store, "status", None)
         if callable(status_fn):
             st = status_fn()
-            lines.append(f"palaver_tracker_store_fallback {1 if st.get('mode') == 'fallback' else 0}")
+            fallback = 1 if st.get("mode") == "fallback" else 0
+            lines.append(f"palaver_tracker_store_fallback {fallback}")
             if "switches" in st:
                 lines.append(f"palaver_tracker_store_switches_total {st['switches']}")
         if self.broker is not None:

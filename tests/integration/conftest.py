@@ -82,8 +82,12 @@ def start_server(tmp_path: Path) -> Iterator[object]:
     """Factory: ``start_server(args, ready_path="/")`` -> a ready ServerProcess."""
     started: list[ServerProcess] = []
 
-    def start(args: list[str], ready_path: str = "/", env: dict[str, str] | None = None,
-              port: int | None = None) -> ServerProcess:
+    def start(
+        args: list[str],
+        ready_path: str = "/",
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+    ) -> ServerProcess:
         port = port or services.free_port()
         full_env = {**os.environ, **(env or {})}
         server = ServerProcess(args, port, tmp_path / f"server-{port}-{len(started)}.log", full_env)
