@@ -21,11 +21,13 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from palaver.actions.base import ActionContext
+from palaver.actions.client import ActionServerClient
 from palaver.core.constants import (
     ACTION_EXTRACT_SLOTS,
     ACTION_LISTEN_NAME,
@@ -113,33 +115,34 @@ class MessageProcessor:
         self.runtime = runtime
         self.max_actions = runtime.settings.max_actions_per_turn
         self.lock_wait_timeout = runtime.settings.lock_wait_timeout
-        self._action_client: Any = None
+        self._action_client: ActionServerClient | None = None
         self._nlg: Any = None
 
     # ------------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        from palaver.actions.client import ActionServerClient
         from palaver.nlg import create_nlg
 
-        cfg = self.runtime.endpoints.action_endpoint
-        if cfg:
-            self._action_client = ActionServerClient.from_config(cfg)
+        http = self.runtime.http_client
+        self._action_client = ActionServerClient.from_config(
+            self.runtime.endpoints.action_endpoint, http=http
+        )
+        if self._action_client is not None:
             await self._action_client.start()
-        self._nlg_config = self.runtime.endpoints.nlg
-        self._nlg_factory = create_nlg
+        self._nlg_factory = partial(create_nlg, self.runtime.endpoints.nlg, http=http)
 
     async def stop(self) -> None:
         if self._action_client is not None:
             await self._action_client.stop()
-        nlg_stop = getattr(self._nlg, "stop", None)
-        if callable(nlg_stop):
-            await nlg_stop()
 
     def nlg_for(self, model: LoadedModel) -> Any:
-        """The NLG for the model's domain (templates change with the model)."""
+        """The NLG for the model's domain (domain responses change with the model).
+
+        Every generator shares the runtime's HTTP client, so replacing one on
+        a model swap leaves nothing to close.
+        """
         nlg = self._nlg
-        if nlg is None or getattr(nlg, "domain", model.domain) is not model.domain:
-            nlg = self._nlg_factory(self._nlg_config, model.domain)
+        if nlg is None or nlg.domain is not model.domain:
+            nlg = self._nlg_factory(model.domain)
             self._nlg = nlg
         return nlg
 

@@ -24,6 +24,7 @@ import aiohttp
 from sanic import Blueprint
 
 from palaver import __version__
+from palaver.actions.endpoint import HttpClient
 from palaver.config import CredentialsConfig, EndpointsConfig
 from palaver.errors import ConfigError, ModelError, PalaverError
 from palaver.server.auth import Authenticator
@@ -79,7 +80,7 @@ class Runtime:
         self._model_source: str | None = None
         self._model_loaded_at: float | None = None
         self._not_ready_reason = "the server is starting"
-        self._http: aiohttp.ClientSession | None = None
+        self.http_client = HttpClient(connection_limit=256)
         self.tracker_store: TrackerStore | None = None
         self.lock_store: LockStore | None = None
         self.broker: EventBroker | None = None
@@ -129,13 +130,11 @@ class Runtime:
     # -------------------------------------------------------------- lifecycle
     @property
     def http(self) -> aiohttp.ClientSession:
-        """The one pooled HTTP client session of this process."""
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
-                timeout=aiohttp.ClientTimeout(total=30),
-            )
-        return self._http
+        """The session of the process-wide pooled HTTP client (open after start())."""
+        session = self.http_client.session
+        if session is None:
+            raise RuntimeError("the runtime's HTTP client is not started")
+        return session
 
     async def start(self) -> None:
         if self._started:
@@ -144,6 +143,7 @@ class Runtime:
         from palaver.core.processor import MessageProcessor
 
         assert self.tracker_store is not None and self.lock_store is not None
+        await self.http_client.start()
         await self.tracker_store.start()
         await self.lock_store.start()
         if self.broker is not None:
@@ -170,8 +170,7 @@ class Runtime:
             await self.lock_store.stop()
         if self.tracker_store is not None:
             await self.tracker_store.stop()
-        if self._http is not None:
-            await self._http.close()
+        await self.http_client.stop()
 
     def spawn(self, coro_factory: Callable[[], Any], name: str) -> None:
         """Run a background task owned by the runtime (cancelled on stop)."""
