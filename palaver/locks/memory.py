@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import math
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,7 +91,9 @@ class InMemoryLockStore:
         # conversation -> waiters; None while held with nobody waiting.
         self._locks: dict[str, _Waiters | None] = {}
         self._tickets = itertools.count(1)
-        self._fences = itertools.count(1)
+        # Start at the wall clock in microseconds: after a restart, fences must
+        # stay above those a persistent tracker store has already accepted.
+        self._fences = itertools.count(time.time_ns() // 1000)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> InMemoryLockStore:

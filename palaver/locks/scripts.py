@@ -11,6 +11,9 @@ Keys of one conversation (``KEYS``), all deleted or expiring when idle:
    lifetime that the holder's replica keeps extending.
 4. ``<ns>seq`` - one global counter for tickets and fences; it never expires,
    so both stay strictly increasing even after a conversation's keys are gone.
+   It never falls behind the Redis clock in microseconds either: a Redis
+   restarted without persistence must not hand out fences lower than those a
+   persistent tracker store has already accepted (it would refuse every write).
 
 ``ARGV[1..3]`` are always the lock lifetime, the waiter heartbeat TTL and the
 idle-queue expiry, in milliseconds.
@@ -82,8 +85,20 @@ local function advance(now, before, me)
   return h
 end
 
+-- INCR, but never below the server clock in microseconds (see the module doc).
+local function next_seq()
+  local n = redis.call('INCR', seq)
+  local t = redis.call('TIME')
+  local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if n < floor then
+    redis.call('SET', seq, int(floor))
+    n = floor
+  end
+  return n
+end
+
 local function claim(ticket)
-  local fence = redis.call('INCR', seq)
+  local fence = next_seq()
   redis.call('SET', holder, ticket .. ':' .. int(fence), 'PX', lifetime)
   redis.call('HDEL', waiters, 'd:' .. ticket, 'c:' .. ticket)
   return fence
@@ -99,7 +114,7 @@ ENQUEUE = (
     _PRELUDE
     + """
 -- ARGV[4]: the caller's notification channel. Returns {ticket, fence or 0}.
-local ticket = int(redis.call('INCR', seq))
+local ticket = int(next_seq())
 local before = head()
 redis.call('ZADD', queue, ticket, ticket)
 if not before then

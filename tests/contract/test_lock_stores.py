@@ -229,3 +229,25 @@ async def test_unusual_conversation_ids(lock_store: LockStore, conversation_id: 
             pass
     async with lock_store.lock(conversation_id, wait_timeout=0):
         pass
+
+
+async def test_fences_stay_above_those_of_a_previous_process(
+    lock_store_config: dict[str, Any],
+) -> None:
+    """A restarted lock store (or a Redis that lost its counter) must not reuse fences.
+
+    A persistent tracker store remembers the highest fence it accepted and
+    refuses lower ones; fences restarting at 1 would lock every conversation.
+    """
+    first = create_lock_store(lock_store_config)
+    async with first, first.lock("restart-conv") as handle:
+        before = handle.fence
+    if lock_store_config.get("type") == "redis":
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(lock_store_config["url"])
+        await client.delete(f"{lock_store_config['key_prefix'].rstrip(':')}:lock:seq")
+        await client.aclose()
+    second = create_lock_store(lock_store_config)
+    async with second, second.lock("restart-conv") as handle:
+        assert handle.fence > before
