@@ -12,6 +12,10 @@ turn ends with ``action_listen``; the channel never sees a 500 for it.
 Nothing reaches the store or the channel unless the whole turn succeeded:
 events are appended in one atomic call, checked against the lock's fence, and
 bot messages are sent only after that.
+
+The HTTP API's conversation routes use the same steps through
+``conversation()``, which yields a :class:`ConversationTurn` on the locked,
+loaded conversation and stores what the route added when it returns.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -39,11 +44,13 @@ from palaver.core.events import (
     ActionExecutionRejected,
     BotUttered,
     Event,
+    ReminderCancelled,
     ReminderScheduled,
     UserUttered,
 )
 from palaver.core.tracker import DialogueStateTracker
 from palaver.errors import ActionExecutionError, ActionRejectedError, LockTimeoutError
+from palaver.policies.policy import PolicyPrediction
 
 if TYPE_CHECKING:
     from palaver.channels.base import OutputChannel, UserMessage
@@ -98,6 +105,71 @@ class TurnResult:
     @property
     def bot_messages(self) -> list[dict[str, Any]]:
         return [bot_message(e) for e in self.new_events if isinstance(e, BotUttered)]
+
+
+# When an API operation starts a new session: on a new or expired session
+# ("update"), only for a new conversation ("initial"), or never ("keep").
+SessionMode = Literal["update", "initial", "keep"]
+
+
+@dataclass
+class ConversationTurn:
+    """One HTTP API operation on a locked, loaded conversation.
+
+    Created by :meth:`MessageProcessor.conversation`. Events added to
+    ``tracker`` (directly or through the methods) are stored when the
+    ``async with`` block ends; ``bot_messages`` are for the caller to send
+    after that, so nothing is sent for a turn that was not stored.
+    """
+
+    processor: MessageProcessor
+    tracker: DialogueStateTracker
+    model: LoadedModel
+    stored: int
+    channel: str = "collector"
+    metadata: dict[str, Any] | None = None
+
+    @property
+    def new_events(self) -> list[Event]:
+        return self.tracker.events[self.stored :]
+
+    @property
+    def bot_messages(self) -> list[dict[str, Any]]:
+        return TurnResult(self.tracker, self.new_events).bot_messages
+
+    async def start_session(self) -> None:
+        """Run ``action_session_start`` if the session is new or expired."""
+        await self.processor._update_session(self.tracker, self.model, self.channel, self.metadata)
+
+    async def log_message(self, message: UserMessage) -> None:
+        """Add a user message (parsed unless it carries ``parse_data``)."""
+        await self.processor._log_user_message(self.tracker, self.model, message)
+
+    async def extract_slots(self) -> None:
+        if self.processor._should_handle(self.tracker):
+            await self.processor._run_extract_slots(
+                self.tracker, self.model, self.channel, self.metadata
+            )
+
+    async def run_prediction_loop(self) -> None:
+        """Predict and run actions until ``action_listen`` (as after a user message)."""
+        await self.processor._prediction_loop(self.tracker, self.model, self.channel, self.metadata)
+
+    async def run_action(
+        self, name: str, policy: str | None = None, confidence: float | None = None
+    ) -> None:
+        """Run one action and log it, without predicting what follows."""
+        await self.processor._run_action(
+            name, self.tracker, self.model, self.channel, self.metadata, policy, confidence
+        )
+
+    def schedule_reminders(self, events: Sequence[Event]) -> None:
+        """Schedule and cancel the reminders among ``events`` (events added from outside)."""
+        for event in events:
+            if isinstance(event, ReminderScheduled):
+                self.processor._schedule_reminder(self.tracker.sender_id, event)
+            elif isinstance(event, ReminderCancelled):
+                self.processor._cancel_reminders(self.tracker.sender_id, event)
 
 
 def bot_message(event: BotUttered) -> dict[str, Any]:
@@ -175,6 +247,43 @@ class MessageProcessor:
         counters.messages += 1
         counters.processing_seconds += time.perf_counter() - started
         return result
+
+    @asynccontextmanager
+    async def conversation(
+        self, sender_id: str, *, session: SessionMode = "update", full: bool = False
+    ) -> AsyncIterator[ConversationTurn]:
+        """Lock and load a conversation for an HTTP API operation.
+
+        Args:
+            sender_id: the conversation.
+            session: when to run ``action_session_start`` before the operation.
+            full: load every session (for responses that include all events).
+
+        When the block ends without an exception, the events it added are
+        appended (fenced) and published, still under the lock.
+        """
+        model = self.runtime.model
+        async with self._lock(sender_id) as handle:
+            tracker, stored = await self.load_tracker(sender_id, model, full=full)
+            turn = ConversationTurn(self, tracker, model, stored)
+            if session == "update" or (session == "initial" and not tracker.events):
+                await turn.start_session()
+            yield turn
+            await self._persist(sender_id, turn.new_events, handle.fence)
+
+    async def replace_events(self, sender_id: str, events: Sequence[Event]) -> DialogueStateTracker:
+        """Replace all events of a conversation, under its lock; the new events are published.
+
+        The store deletes and then appends: a crash between the two leaves the
+        conversation empty rather than half replaced.
+        """
+        model = self.runtime.model
+        tracker = DialogueStateTracker.from_events(sender_id, events, model.domain.create_slots())
+        assert self.runtime.tracker_store is not None
+        async with self._lock(sender_id) as handle:
+            await self.runtime.tracker_store.delete(sender_id)
+            await self._persist(sender_id, tracker.events, handle.fence)
+        return tracker
 
     def _lock(self, sender_id: str) -> Any:
         assert self.runtime.lock_store is not None
@@ -313,13 +422,10 @@ class MessageProcessor:
         for _ in range(self.max_actions):
             if not self._should_handle(tracker):
                 return
-            name, policy, confidence, extra, action_metadata = self._predict(tracker, model)
-            for event in extra:
+            prediction = self.predict(tracker, model)
+            for event in prediction.events:
                 tracker.update(event)
-            predict_again = await self._run_action(
-                name, tracker, model, channel, metadata, policy, confidence, action_metadata
-            )
-            if not predict_again:
+            if not await self.run_action(prediction, tracker, model, channel, metadata):
                 return
         logger.warning(
             "circuit breaker: %s actions predicted for conversation %s without listening; "
@@ -329,40 +435,36 @@ class MessageProcessor:
         )
         tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
 
-    def _predict(
-        self, tracker: DialogueStateTracker, model: LoadedModel
-    ) -> tuple[str, str | None, float, list[Event], dict[str, Any] | None]:
+    @staticmethod
+    def predict(tracker: DialogueStateTracker, model: LoadedModel) -> PolicyPrediction:
+        """The next action: a pending followup action, else the policies' choice."""
         followup = tracker.followup_action
         if followup:
             tracker.clear_followup_action()
             if followup in model.domain.action_names_or_texts:
-                return followup, None, 1.0, [], None
+                return PolicyPrediction(followup, 1.0, None)
             logger.error("followup action '%s' is not in the domain; ignoring it", followup)
-        prediction = model.policies.predict(tracker, model.domain)
-        return (
-            prediction.action_name,
-            prediction.policy_name,
-            prediction.confidence,
-            list(getattr(prediction, "events", None) or []),
-            getattr(prediction, "action_metadata", None),
-        )
+        prediction: PolicyPrediction = model.policies.predict(tracker, model.domain)
+        return prediction
 
-    async def _run_action(
+    async def run_action(
         self,
-        name: str,
+        prediction: PolicyPrediction,
         tracker: DialogueStateTracker,
         model: LoadedModel,
         channel: str,
         metadata: dict[str, Any] | None,
-        policy: str | None,
-        confidence: float | None,
-        action_metadata: dict[str, Any] | None = None,
     ) -> bool:
-        """Run one action and log it; returns whether to predict another one."""
+        """Run the predicted action and log it; returns whether to predict another one."""
         from palaver.actions import action_for_name
 
+        name, policy, confidence = (
+            prediction.action_name,
+            prediction.policy_name,
+            prediction.confidence,
+        )
         action = action_for_name(name, model.domain)
-        ctx = self._context(model, channel, metadata, action_metadata)
+        ctx = self._context(model, channel, metadata, prediction.action_metadata)
         try:
             events = await action.run(tracker, model.domain, ctx)
         except ActionRejectedError as exc:
@@ -382,7 +484,9 @@ class MessageProcessor:
             tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
             return False
         if not any(isinstance(e, ActionExecutionRejected) for e in events):
-            tracker.update(ActionExecuted(name, policy, confidence))
+            tracker.update(
+                ActionExecuted(name, policy, confidence, hide_rule_turn=prediction.hide_rule_turn)
+            )
         now = time.time()
         for event in events:
             # Rasa stamps an action's events after its ActionExecuted.
@@ -403,3 +507,10 @@ class MessageProcessor:
             )
             return
         scheduler.schedule(sender_id, event)
+
+    def _cancel_reminders(self, sender_id: str, event: ReminderCancelled) -> None:
+        scheduler = getattr(self.runtime, "reminders", None)
+        if scheduler is None:
+            logger.debug("conversation %s cancelled reminders; none are scheduled", sender_id)
+            return
+        scheduler.cancel(sender_id, event)
