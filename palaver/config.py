@@ -101,6 +101,13 @@ class EndpointsConfig:
             if value is not None and not isinstance(value, dict):
                 raise ConfigError(f"{path}: section '{name}' must be a mapping, got {value!r}.")
             sections[name] = dict(value) if value else None
+        broker = sections["event_broker"]
+        source_env = os.environ if env is None else env
+        if broker is not None and "rasa_environment" not in broker:
+            # Rasa names the deployment in a Kafka header from this variable.
+            rasa_environment = source_env.get("RASA_ENVIRONMENT")
+            if rasa_environment:
+                broker["rasa_environment"] = rasa_environment
         return cls(**sections, source=str(path))
 
 

@@ -159,8 +159,12 @@ class ConversationTurn:
         self, name: str, policy: str | None = None, confidence: float | None = None
     ) -> None:
         """Run one action and log it, without predicting what follows."""
-        await self.processor._run_action(
-            name, self.tracker, self.model, self.channel, self.metadata, policy, confidence
+        await self.processor.run_action(
+            PolicyPrediction(name, 1.0 if confidence is None else confidence, policy),
+            self.tracker,
+            self.model,
+            self.channel,
+            self.metadata,
         )
 
     def schedule_reminders(self, events: Sequence[Event]) -> None:
@@ -174,9 +178,14 @@ class ConversationTurn:
 
 def bot_message(event: BotUttered) -> dict[str, Any]:
     """A BotUttered event as the message dict output channels send."""
-    message: dict[str, Any] = {k: v for k, v in (event.data or {}).items() if v is not None}
+    data = event.data or {}
+    message: dict[str, Any] = {k: v for k, v in data.items() if v is not None}
     if event.text is not None:
         message["text"] = event.text
+    if data.get("image") is not None and data.get("attachment") == data.get("image"):
+        # Rasa copies an image into ``attachment`` when storing the event and
+        # drops it again when sending, so the image is sent once.
+        del message["attachment"]
     return message
 
 
@@ -338,14 +347,12 @@ class MessageProcessor:
         """Run ``action_session_start`` for a new conversation or an expired session."""
         if tracker.applied_events() and not self._session_expired(tracker, model):
             return
-        await self._run_action(
-            ACTION_SESSION_START_NAME,
+        await self.run_action(
+            PolicyPrediction(ACTION_SESSION_START_NAME, 1.0, None),
             tracker,
             model,
             channel,
             metadata,
-            policy=None,
-            confidence=1.0,
         )
 
     @staticmethod

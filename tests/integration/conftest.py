@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,9 +79,8 @@ class ServerProcess:
         self._log_handle.close()
 
 
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[object]:
-    """Factory: ``start_server(args, ready_path="/")`` -> a ready ServerProcess."""
+@contextlib.contextmanager
+def _server_factory(log_dir: Path) -> Iterator[Any]:
     started: list[ServerProcess] = []
 
     def start(
@@ -90,11 +91,27 @@ def start_server(tmp_path: Path) -> Iterator[object]:
     ) -> ServerProcess:
         port = port or services.free_port()
         full_env = {**os.environ, **(env or {})}
-        server = ServerProcess(args, port, tmp_path / f"server-{port}-{len(started)}.log", full_env)
+        server = ServerProcess(args, port, log_dir / f"server-{port}-{len(started)}.log", full_env)
         started.append(server)
         server.wait_ready(path=ready_path)
         return server
 
-    yield start
-    for server in started:
-        server.stop()
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Any]:
+    """Factory: ``start_server(args, ready_path="/")`` -> a ready ServerProcess."""
+    with _server_factory(tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Like ``start_server``, but the servers live for the whole test module."""
+    with _server_factory(tmp_path_factory.mktemp("servers")) as start:
+        yield start

@@ -25,9 +25,9 @@ async def say(session: aiohttp.ClientSession, url: str, sender: str, text: str) 
     return [m.get("text") or m.get("image") for m in body]
 
 
-@pytest.fixture
-def moodbot_server(start_server: Any, moodbot_model: Path) -> Any:
-    return start_server(["-m", str(moodbot_model)], ready_path="/ready")
+@pytest.fixture(scope="module")
+def moodbot_server(start_module_server: Any, moodbot_model: Path) -> Any:
+    return start_module_server(["-m", str(moodbot_model)], ready_path="/ready")
 
 
 async def test_happy_and_sad_paths(moodbot_server: Any) -> None:
