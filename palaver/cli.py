@@ -39,6 +39,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-file", help="also write logs to this file")
     p.add_argument("--debug", action="store_true", help="debug logging")
     p.add_argument("--access-log", action="store_true", help="log every request")
+    p.add_argument(
+        "--trace-locks",
+        action="store_true",
+        help="record lock ticket, fence and replica in each user event's metadata",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

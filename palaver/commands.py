@@ -89,6 +89,7 @@ def _settings_from_args(args: argparse.Namespace) -> Any:
         workers=args.workers,
         debug=args.debug,
         access_log=args.access_log,
+        trace_locks=args.trace_locks,
     )
 
 

@@ -122,6 +122,6 @@ def _archive_with_fingerprint(out_dir: Path, fingerprint: str) -> Path | None:
         try:
             if read_metadata(archive).fingerprint == fingerprint:
                 return archive
-        except Exception:  # noqa: BLE001, S112 - an unreadable archive is just not a match
+        except Exception:
             continue
     return None

@@ -235,6 +235,15 @@ class MessageProcessor:
         counters = self.runtime.counters
         try:
             async with self._lock(message.sender_id) as handle:
+                if self.runtime.settings.trace_locks:
+                    message.metadata = {
+                        **(message.metadata or {}),
+                        "palaver_lock": {
+                            "ticket": handle.ticket,
+                            "fence": handle.fence,
+                            "replica": self.runtime.replica_id,
+                        },
+                    }
                 tracker, loaded = await self.load_tracker(message.sender_id, model)
                 await self._update_session(tracker, model, output.name(), message.metadata)
                 await self._log_user_message(tracker, model, message)

@@ -27,9 +27,9 @@ from palaver.core.constants import (
     ENTITY_ATTRIBUTE_ROLE,
     ENTITY_ATTRIBUTE_TYPE,
     ENTITY_ATTRIBUTE_VALUE,
+    LOOP_INTERRUPTED,
     LOOP_NAME,
     LOOP_REJECTED,
-    LOOP_INTERRUPTED,
     METADATA_MODEL_ID,
     SHOULD_NOT_BE_SET,
     TRIGGER_MESSAGE,
@@ -88,7 +88,8 @@ class DialogueStateTracker:
         latest_message: latest user message (empty ``UserUttered`` after a reset).
         latest_action: ``{"action_name": ...}`` or ``{"action_text": ...}``; ``{}`` after reset.
         latest_bot_utterance: latest bot message (empty ``BotUttered`` after a reset).
-        active_loop: ``{"name", "is_interrupted", "rejected", "trigger_message"}`` (Rasa 3) or ``{}``.
+        active_loop: ``{"name", "is_interrupted", "rejected", "trigger_message"}``
+            (Rasa 3's keys) or ``{}``.
         followup_action: action forced to run next, if any.
         model_id: if set, stamped into the metadata of every new event.
         assistant_id: if set, stamped into the metadata of every new event.

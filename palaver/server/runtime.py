@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from palaver.core.model import LoadedModel
     from palaver.core.processor import MessageProcessor
     from palaver.locks.base import LockStore
+    from palaver.storage.server import ModelServerPoller
     from palaver.stores.base import TrackerStore
 
 logger = logging.getLogger(__name__)
@@ -78,7 +81,9 @@ class Runtime:
         self.counters = Counters()
         self._model: LoadedModel | None = None
         self._model_source: str | None = None
+        self._model_origin: str | None = None
         self._model_loaded_at: float | None = None
+        self.model_poller: ModelServerPoller | None = None
         self._not_ready_reason = "the server is starting"
         self.http_client = HttpClient(connection_limit=256)
         self.tracker_store: TrackerStore | None = None
@@ -90,7 +95,9 @@ class Runtime:
         self._stopped = False
         self._model_lock = asyncio.Lock()
         self.auth = Authenticator(settings)
+        self.replica_id = f"{socket.gethostname()}:{os.getpid()}:{settings.port}"
         self._validate_config()
+        self._initial_model_task = self._model_source_task()
 
     # ----------------------------------------------------------------- config
     def _validate_config(self) -> None:
@@ -114,6 +121,12 @@ class Runtime:
                 "processes; the in-memory tracker store would give each worker its own "
                 "conversations."
             )
+
+    def _model_source_task(self) -> Callable[[], Awaitable[None]] | None:
+        """The model server / remote storage task; builds (validates) its settings now."""
+        from palaver.storage.sources import initial_model_task
+
+        return initial_model_task(self)
 
     def _is_memory_store(self) -> bool:
         cfg = self.endpoints.tracker_store or {}
@@ -172,9 +185,22 @@ class Runtime:
             await self.tracker_store.stop()
         await self.http_client.stop()
 
-    def spawn(self, coro_factory: Callable[[], Any], name: str) -> None:
+    def spawn(self, coro_factory: Callable[[], Any], name: str) -> asyncio.Task[None]:
         """Run a background task owned by the runtime (cancelled on stop)."""
-        self._background.append(asyncio.create_task(coro_factory(), name=name))
+        task: asyncio.Task[None] = asyncio.create_task(coro_factory(), name=name)
+        self._background.append(task)
+        return task
+
+    async def cancel_background(self, name: str) -> None:
+        """Cancel and await the background tasks called ``name`` (e.g. a model poller)."""
+        tasks = [t for t in self._background if t.get_name() == name]
+        self._background = [t for t in self._background if t.get_name() != name]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            # Its failures were logged when they happened; it is being replaced.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     # ------------------------------------------------------------------ model
     @property
@@ -196,44 +222,88 @@ class Runtime:
     def not_ready_reason(self) -> str:
         return self._not_ready_reason
 
+    @not_ready_reason.setter
+    def not_ready_reason(self, reason: str) -> None:
+        """Why there is no model (shown by ``/ready`` and channel 503s until one loads)."""
+        self._not_ready_reason = reason
+
     @property
     def model_id(self) -> str | None:
         return self._model.metadata.model_id if self._model else None
 
     async def _load_initial_model(self) -> None:
-        from palaver.storage.sources import initial_model_task
+        from palaver.storage.sources import LOCAL_SOURCE, MODEL_SOURCE_TASK
 
-        task = initial_model_task(self)
-        if task is not None:
-            self.spawn(task, "model-source")
+        if self._initial_model_task is not None:
+            self._not_ready_reason = "the model is being fetched"
+            self.spawn(self._initial_model_task, MODEL_SOURCE_TASK)
             return
         try:
-            await self.load_model_file(self.settings.model or "models", source="local")
+            await self.load_model_file(self.settings.model or "models", source=LOCAL_SOURCE)
         except ModelError as exc:
             self._not_ready_reason = str(exc)
             logger.error("could not load the model: %s", exc)
 
-    async def load_model_file(self, path: str | Path, source: str) -> LoadedModel:
-        """Load an archive off the event loop, validate it and swap it in."""
+    async def load_model_file(
+        self, path: str | Path, source: str, origin: str | None = None
+    ) -> LoadedModel:
+        """Load an archive in a worker thread, validate it and swap it in.
+
+        Args:
+            path: an archive, or a directory (its newest archive).
+            source: how it was obtained (``local``, ``model_server``, ``remote_storage``).
+            origin: where from, for ``/status`` (a URL, ``aws:<name>``); default the path.
+
+        Raises:
+            ModelError: no such file, or a corrupt or incompatible archive; the
+                current model keeps serving.
+        """
         from palaver.core.model import load_model
         from palaver.storage.local import resolve_model_path
 
-        archive = resolve_model_path(path)
         async with self._model_lock:
             try:
+                archive = await asyncio.to_thread(resolve_model_path, path)
                 model = await asyncio.to_thread(load_model, archive)
             except ModelError:
                 self.counters.model_load_failures += 1
                 raise
-            self.swap_model(model, f"{source}:{archive}")
+            self.swap_model(model, source, origin or str(archive))
             return model
 
-    def swap_model(self, model: LoadedModel, source: str) -> None:
+    async def load_model_from(
+        self,
+        *,
+        model_file: str | Path | None = None,
+        model_server: Mapping[str, Any] | None = None,
+        remote_storage: str | None = None,
+    ) -> LoadedModel:
+        """Load a model from a file, a model server or remote storage (``PUT /model``).
+
+        See ``palaver.storage.sources.load_model_from``; raises ``ConfigError``
+        for an invalid request and ``ModelError`` when loading fails (the
+        current model keeps serving).
+        """
+        from palaver.storage.sources import load_model_from
+
+        return await load_model_from(
+            self, model_file=model_file, model_server=model_server, remote_storage=remote_storage
+        )
+
+    def swap_model(self, model: LoadedModel, source: str, origin: str | None = None) -> None:
+        """Make ``model`` current; requests already running finish on the previous one."""
         self._model = model
         self._model_source = source
+        self._model_origin = origin or (str(model.archive) if model.archive else None)
         self._model_loaded_at = time.time()
         self.counters.model_loads += 1
-        logger.info("model %s loaded from %s", model.metadata.model_id, source)
+        logger.info(
+            "model %s (fingerprint %s) loaded from %s %s",
+            model.metadata.model_id,
+            model.metadata.fingerprint[:12],
+            source,
+            self._model_origin,
+        )
 
     def unload_model(self) -> None:
         self._model = None
@@ -260,10 +330,12 @@ class Runtime:
             store_status.update(status_fn())
         return {
             "model_id": model.metadata.model_id if model else None,
-            "model_file": self._model_source,
+            "model_file": str(model.archive) if model and model.archive else None,
             "fingerprint": {"model": model.metadata.fingerprint} if model else {},
-            "model_source": self._model_source.split(":", 1)[0] if self._model_source else None,
-            "model_loaded_at": self._model_loaded_at,
+            "model_source": self._model_source if model else None,
+            "model_origin": self._model_origin if model else None,
+            "model_loaded_at": self._model_loaded_at if model else None,
+            "model_server": self.model_poller.status() if self.model_poller else None,
             "num_active_training_jobs": 0,
             "ready": model is not None,
             "palaver_version": __version__,

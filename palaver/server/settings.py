@@ -19,6 +19,8 @@ class ServerSettings:
         response_timeout: seconds a channel request may take before 503.
         lock_wait_timeout: seconds a message waits for its conversation's lock.
         max_actions_per_turn: circuit breaker for the prediction loop.
+        trace_locks: record the lock ticket, fence and replica of each message in
+            its ``user`` event's metadata (``palaver_lock``), for auditing order.
     """
 
     model: str | None = None
@@ -39,6 +41,7 @@ class ServerSettings:
     workers: int = 1
     debug: bool = False
     access_log: bool = False
+    trace_locks: bool = False
     extra_channels: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
