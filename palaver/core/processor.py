@@ -42,15 +42,21 @@ from palaver.core.constants import (
 from palaver.core.events import (
     ActionExecuted,
     ActionExecutionRejected,
+    ActionReverted,
     BotUttered,
     Event,
     ReminderCancelled,
     ReminderScheduled,
+    Restarted,
+    SessionStarted,
+    UserUtteranceReverted,
     UserUttered,
 )
 from palaver.core.tracker import DialogueStateTracker
+from palaver.core.tracker_cache import TrackerCache
 from palaver.errors import ActionExecutionError, ActionRejectedError, LockTimeoutError
 from palaver.policies.policy import PolicyPrediction
+from palaver.stores.base import VersionedStore
 
 if TYPE_CHECKING:
     from palaver.channels.base import OutputChannel, UserMessage
@@ -198,6 +204,7 @@ class MessageProcessor:
         self.lock_wait_timeout = runtime.settings.lock_wait_timeout
         self._action_client: ActionServerClient | None = None
         self._nlg: Any = None
+        self._trackers = TrackerCache(runtime.settings.tracker_cache_size)
 
     # ------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -244,7 +251,7 @@ class MessageProcessor:
                             "replica": self.runtime.replica_id,
                         },
                     }
-                tracker, loaded = await self.load_tracker(message.sender_id, model)
+                tracker, loaded, older = await self._load_for_turn(message.sender_id, model)
                 await self._update_session(tracker, model, output.name(), message.metadata)
                 await self._log_user_message(tracker, model, message)
                 if self._should_handle(tracker):
@@ -252,6 +259,7 @@ class MessageProcessor:
                     await self._prediction_loop(tracker, model, output.name(), message.metadata)
                 new_events = tracker.events[loaded:]
                 await self._persist(message.sender_id, new_events, handle.fence)
+                self._trackers.put(message.sender_id, tracker, model, older, handle.fence)
                 result = TurnResult(tracker, list(new_events))
                 for bot in result.bot_messages:
                     await output.send_response(message.sender_id, bot)
@@ -307,6 +315,31 @@ class MessageProcessor:
         assert self.runtime.lock_store is not None
         return self.runtime.lock_store.lock(sender_id, wait_timeout=self.lock_wait_timeout)
 
+    async def _load_for_turn(
+        self, sender_id: str, model: LoadedModel
+    ) -> tuple[DialogueStateTracker, int, int]:
+        """The tracker for a message turn, reusing this process's copy while it is current.
+
+        Returns the tracker, how many of its events are stored, and how many
+        stored events of older sessions it does not hold. The cached tracker is
+        taken out of the cache for the turn and goes back only after the turn
+        was stored, so a failed turn never leaves a half-updated tracker behind.
+        """
+        store = self.runtime.tracker_store
+        assert store is not None
+        if isinstance(store, VersionedStore):
+            cached = self._trackers.take(sender_id, model)
+            current = cached is not None and await store.version(sender_id) == cached.version
+            self._trackers.record(current)
+            if cached is not None and current:
+                return cached.tracker, len(cached.tracker.events), cached.older_events
+        stored = await store.load(sender_id)
+        slots = model.domain.create_slots()
+        if stored is None:
+            return DialogueStateTracker(sender_id, slots), 0, 0
+        tracker = DialogueStateTracker.from_dicts(sender_id, stored.events, slots)
+        return tracker, len(tracker.events), stored.total_events - len(stored.events)
+
     async def load_tracker(
         self, sender_id: str, model: LoadedModel, *, full: bool = False
     ) -> tuple[DialogueStateTracker, int]:
@@ -354,7 +387,7 @@ class MessageProcessor:
         metadata: dict[str, Any] | None,
     ) -> None:
         """Run ``action_session_start`` for a new conversation or an expired session."""
-        if tracker.applied_events() and not self._session_expired(tracker, model):
+        if self._has_applied_events(tracker) and not self._session_expired(tracker, model):
             return
         await self.run_action(
             PolicyPrediction(ACTION_SESSION_START_NAME, 1.0, None),
@@ -363,6 +396,22 @@ class MessageProcessor:
             channel,
             metadata,
         )
+
+    @staticmethod
+    def _has_applied_events(tracker: DialogueStateTracker) -> bool:
+        """``bool(tracker.applied_events())`` in O(1) for the usual tails.
+
+        Scans back from the end: an ordinary event means there are applied
+        events; a restart or session start before any means there are none.
+        Only a rewind or undo needs the full replay.
+        """
+        for event in reversed(tracker.events):
+            if isinstance(event, Restarted | SessionStarted):
+                return False
+            if isinstance(event, UserUtteranceReverted | ActionReverted):
+                return bool(tracker.applied_events())
+            return True
+        return False
 
     @staticmethod
     def _session_expired(tracker: DialogueStateTracker, model: LoadedModel) -> bool:

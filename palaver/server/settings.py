@@ -19,6 +19,8 @@ class ServerSettings:
         response_timeout: seconds a channel request may take before 503.
         lock_wait_timeout: seconds a message waits for its conversation's lock.
         max_actions_per_turn: circuit breaker for the prediction loop.
+        tracker_cache_size: conversations whose trackers this process keeps between
+            turns (reused only while the store's version is the one it wrote).
         trace_locks: record the lock ticket, fence and replica of each message in
             its ``user`` event's metadata (``palaver_lock``), for auditing order.
     """
@@ -42,6 +44,7 @@ class ServerSettings:
     debug: bool = False
     access_log: bool = False
     trace_locks: bool = False
+    tracker_cache_size: int = 2000
     extra_channels: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property

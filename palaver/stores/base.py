@@ -32,6 +32,26 @@ class StoredConversation:
     total_events: int
 
 
+@dataclass(frozen=True, slots=True)
+class ConversationVersion:
+    """What identifies a conversation's stored state cheaply.
+
+    Any append changes ``total_events`` and (under a lock) ``fence``; a delete
+    makes ``version`` return None. A process that cached a tracker can reuse it
+    while the version is the one it wrote last.
+    """
+
+    total_events: int
+    fence: int | None
+
+
+@runtime_checkable
+class VersionedStore(Protocol):
+    """Optional capability: a cheap version read (no events transferred)."""
+
+    async def version(self, sender_id: str) -> ConversationVersion | None: ...
+
+
 @runtime_checkable
 class TrackerStore(Protocol):
     """An async store of conversation events.

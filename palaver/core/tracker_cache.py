@@ -1,0 +1,79 @@
+"""A bounded per-process cache of trackers between turns.
+
+Rebuilding a tracker from stored events costs O(session) per message; with
+the cache a turn costs O(new events). An entry is valid only while the store
+still holds exactly what this process wrote last (same event count and
+fence); the processor checks that under the conversation's lock, so another
+replica's write, an API edit or an import simply causes a reload.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from palaver.stores.base import ConversationVersion
+
+if TYPE_CHECKING:
+    from palaver.core.model import LoadedModel
+    from palaver.core.tracker import DialogueStateTracker
+
+
+@dataclass(frozen=True, slots=True)
+class CachedTracker:
+    tracker: DialogueStateTracker
+    model: LoadedModel
+    version: ConversationVersion
+    older_events: int
+
+
+class TrackerCache:
+    """LRU of trackers keyed by sender id; ``size`` 0 disables it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, CachedTracker] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def take(self, sender_id: str, model: LoadedModel) -> CachedTracker | None:
+        """Remove and return the entry, if it was built with ``model``.
+
+        The caller checks the entry's version against the store and counts the
+        outcome with ``record``.
+        """
+        entry = self._entries.pop(sender_id, None)
+        if entry is None or entry.model is not model:
+            return None
+        return entry
+
+    def record(self, hit: bool) -> None:
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+
+    def put(
+        self,
+        sender_id: str,
+        tracker: DialogueStateTracker,
+        model: LoadedModel,
+        older_events: int,
+        fence: int | None,
+    ) -> None:
+        """Keep ``tracker``, all of whose events are stored, the last ones under ``fence``.
+
+        ``older_events`` counts the stored events of earlier sessions that the
+        tracker does not hold.
+        """
+        if self.size <= 0:
+            return
+        version = ConversationVersion(older_events + len(tracker.events), fence)
+        self._entries[sender_id] = CachedTracker(tracker, model, version, older_events)
+        self._entries.move_to_end(sender_id)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)

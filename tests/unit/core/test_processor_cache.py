@@ -1,0 +1,97 @@
+"""The processor's tracker cache: reused while current, reloaded after any other write."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from palaver.channels.base import CollectingOutputChannel, UserMessage
+from palaver.core.events import SessionStarted, UserUttered
+from palaver.core.processor import MessageProcessor
+from palaver.locks.memory import InMemoryLockStore
+from palaver.server.runtime import Runtime
+from palaver.server.settings import ServerSettings
+from palaver.stores.memory import InMemoryTrackerStore
+from palaver.training import train_project
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+@pytest.fixture(scope="module")
+def moodbot_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_project(EXAMPLES / "moodbot", out_dir=tmp_path_factory.mktemp("m")).archive
+
+
+@pytest.fixture
+async def replicas(moodbot_archive: Path) -> AsyncIterator[tuple[Runtime, Runtime]]:
+    """Two runtimes sharing one tracker store and one lock store: two replicas of one bot."""
+    shared = InMemoryTrackerStore()
+    locks = InMemoryLockStore()
+    runtimes = []
+    for _ in range(2):
+        runtime = Runtime(ServerSettings(model=str(moodbot_archive)))
+        runtime.tracker_store = shared
+        runtime.lock_store = locks
+        await runtime.start()
+        runtimes.append(runtime)
+    yield runtimes[0], runtimes[1]
+    for runtime in runtimes:
+        await runtime.stop()
+
+
+async def say(runtime: Runtime, sender: str, text: str) -> list[str]:
+    output = CollectingOutputChannel()
+    assert runtime.processor is not None
+    await runtime.processor.handle_message(UserMessage(text=text, sender_id=sender), output)
+    return [m.get("text", "") for m in output.messages]
+
+
+def processor(runtime: Runtime) -> MessageProcessor:
+    assert runtime.processor is not None
+    return runtime.processor
+
+
+async def test_cached_tracker_is_reused_by_its_own_process(
+    replicas: tuple[Runtime, Runtime],
+) -> None:
+    first, _ = replicas
+    await say(first, "a", "hello")
+    await say(first, "a", "I am sad")
+    await say(first, "a", "yes")
+    cache = processor(first)._trackers
+    assert cache.hits == 2 and cache.misses == 1
+
+
+async def test_write_by_another_replica_forces_a_reload(replicas: tuple[Runtime, Runtime]) -> None:
+    first, second = replicas
+    assert await say(first, "b", "hello") == ["Hey! How are you?"]
+    # The second replica moves the conversation on...
+    assert await say(second, "b", "I am sad") == [
+        "Here is something to cheer you up:",
+        "",
+        "Did that help you?",
+    ]
+    # ...so the first one's cached tracker is stale and must not be used.
+    assert await say(first, "b", "yes") == ["Great, carry on!"]
+    assert processor(first)._trackers.hits == 0
+    stored = await first.tracker_store.load("b")  # type: ignore[union-attr]
+    assert stored is not None
+    texts = [e["text"] for e in stored.events if e["event"] == "user"]
+    assert texts == ["hello", "I am sad", "yes"]
+
+
+async def test_stored_events_match_the_cached_tracker(replicas: tuple[Runtime, Runtime]) -> None:
+    first, _ = replicas
+    for text in ["hello", "I am great", "bye", "hi"]:
+        await say(first, "c", text)
+    entry = processor(first)._trackers.take("c", first.model)
+    assert entry is not None
+    stored = await first.tracker_store.load("c", full=True)  # type: ignore[union-attr]
+    assert stored is not None
+    assert [e.as_dict()["event"] for e in entry.tracker.events] == [
+        e["event"] for e in stored.events
+    ]
+    assert isinstance(entry.tracker.events[1], SessionStarted)
+    assert sum(isinstance(e, UserUttered) for e in entry.tracker.events) == 4
