@@ -1,0 +1,169 @@
+"""Whole conversations through the real processor and trained example models.
+
+Forms (happy and unhappy paths), rules, NLU fallback, restarts and session
+expiry, as a user of the example bots would see them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from palaver.core.events import ActionExecuted, SessionStarted, SlotSet, UserUttered
+from palaver.training import train_project
+from tests.conversation import EXAMPLES, Conversation
+
+
+@pytest.fixture(scope="module")
+def formbot_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_project(EXAMPLES / "formbot", out_dir=tmp_path_factory.mktemp("f")).archive
+
+
+@pytest.fixture(scope="module")
+def moodbot_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_project(EXAMPLES / "moodbot", out_dir=tmp_path_factory.mktemp("m")).archive
+
+
+@pytest.fixture
+async def formbot(formbot_archive: Path) -> AsyncIterator[Conversation]:
+    conversation = await Conversation.start(formbot_archive)
+    yield conversation
+    await conversation.stop()
+
+
+@pytest.fixture
+async def moodbot(moodbot_archive: Path) -> AsyncIterator[Conversation]:
+    conversation = await Conversation.start(moodbot_archive)
+    yield conversation
+    await conversation.stop()
+
+
+async def test_form_happy_path(formbot: Conversation) -> None:
+    assert await formbot.say("u", "hi") == ["Hello! I can book you a table. What would you like?"]
+    assert await formbot.say("u", "I want to book a table") == ["What cuisine would you like?"]
+    assert await formbot.say("u", "italian") == ["For how many people?"]
+    assert await formbot.say("u", "4 people") == ["What price range?"]
+    assert await formbot.say("u", '/inform{"price": "cheap"}') == ["Do you want to sit outside?"]
+    assert await formbot.say("u", "yes") == ["Any feedback on this booking experience?"]
+    assert await formbot.say("u", "it was easy") == [
+        "All done!",
+        "Booked a cheap italian table for 4 people, outside. Feedback noted: it was easy",
+    ]
+    tracker = await formbot.tracker("u")
+    assert tracker.active_loop_name is None
+    assert tracker.get_slot("cuisine") == "italian"
+    assert tracker.get_slot("outdoor_seating") is True
+    assert tracker.get_slot("requested_slot") is None
+
+
+async def test_form_prefilled_from_the_first_message(formbot: Conversation) -> None:
+    replies = await formbot.say("p", "book me an expensive french restaurant for 2")
+    assert replies == ["Do you want to sit outside?"]
+    tracker = await formbot.tracker("p")
+    assert tracker.get_slot("cuisine") == "french"
+    assert tracker.get_slot("price") == "expensive"
+
+
+async def test_form_unhappy_path_chitchat_then_continue(formbot: Conversation) -> None:
+    assert await formbot.say("c", "book a table") == ["What cuisine would you like?"]
+    assert await formbot.say("c", "how is the weather") == [
+        "Chatting is nice, but let's book your table first.",
+        "What cuisine would you like?",
+    ]
+    assert await formbot.say("c", "thai") == ["For how many people?"]
+    tracker = await formbot.tracker("c")
+    assert tracker.active_loop_name == "restaurant_form"
+    assert tracker.get_slot("cuisine") == "thai"
+
+
+async def test_form_cancelled(formbot: Conversation) -> None:
+    await formbot.say("x", "book a table")
+    assert await formbot.say("x", "stop") == ["Do you want to continue with the booking?"]
+    assert await formbot.say("x", "no") == ["Okay, booking cancelled."]
+    tracker = await formbot.tracker("x")
+    assert tracker.active_loop_name is None
+
+
+async def test_nlu_fallback_rule(formbot: Conversation) -> None:
+    # The intent the FallbackClassifier predicts below its threshold; the rule
+    # for it must answer (the classifier's own thresholds are tested in tests/unit/nlu).
+    assert await formbot.say("f", "/nlu_fallback") == [
+        "Sorry, I didn't quite get that. Could you rephrase?"
+    ]
+
+
+async def test_rules_and_stories(moodbot: Conversation) -> None:
+    assert await moodbot.say("r", "are you a bot?") == ["I am a bot, powered by Palaver."]
+    assert await moodbot.say("r", "hello") == ["Hey! How are you?"]
+    assert await moodbot.say("r", "I am sad") == [
+        "Here is something to cheer you up:",
+        "https://i.imgur.com/nGF1K8f.jpg",
+        "Did that help you?",
+    ]
+    assert await moodbot.say("r", "no") == ["Bye"]
+
+
+async def test_first_message_starts_a_session(moodbot: Conversation) -> None:
+    await moodbot.say("s", "hello")
+    events = (await moodbot.tracker("s")).events
+    assert isinstance(events[0], ActionExecuted) and events[0].action_name == "action_session_start"
+    assert isinstance(events[1], SessionStarted)
+    assert isinstance(events[2], ActionExecuted) and events[2].action_name == "action_listen"
+    assert isinstance(events[3], UserUttered)
+
+
+async def test_session_metadata_is_stored_in_a_slot(moodbot: Conversation) -> None:
+    await moodbot.send("meta", "hello", metadata={"client": "web"})
+    tracker = await moodbot.tracker("meta")
+    assert tracker.get_slot("session_started_metadata") == {"client": "web"}
+
+
+async def test_expired_session_starts_a_new_one(moodbot: Conversation) -> None:
+    await moodbot.say("e", "hello")
+    tracker = await moodbot.tracker("e")
+    # Age the conversation past the 60-minute session expiry.
+    store = moodbot.runtime.tracker_store
+    assert store is not None
+    stored = await store.load("e", full=True)
+    assert stored is not None
+    old = time.time() - 2 * 3600
+    for event in stored.events:
+        event["timestamp"] = old
+    await store.delete("e")
+    await store.append("e", stored.events)
+    await moodbot.say("e", "hello")
+    tracker = await moodbot.tracker("e")
+    assert sum(isinstance(e, SessionStarted) for e in tracker.events) == 2
+
+
+async def test_restart_starts_over(moodbot: Conversation) -> None:
+    await moodbot.say("z", "hello")
+    await moodbot.say("z", "/restart")
+    tracker = await moodbot.tracker("z")
+    names = [e.action_name for e in tracker.events if isinstance(e, ActionExecuted)]
+    assert names[-3:] == ["action_restart", "action_session_start", "action_listen"]
+    assert await moodbot.say("z", "I am great") == ["Great, carry on!"]
+
+
+async def test_carry_over_slots_across_sessions(formbot: Conversation) -> None:
+    # formbot does not carry slots over (carry_over_slots_to_new_session: false)
+    await formbot.say("k", "book a table")
+    await formbot.say("k", "italian")
+    store = formbot.runtime.tracker_store
+    assert store is not None
+    stored = await store.load("k", full=True)
+    assert stored is not None
+    old = time.time() - 2 * 3600
+    for event in stored.events:
+        event["timestamp"] = old
+    await store.delete("k")
+    await store.append("k", stored.events)
+    await formbot.say("k", "hi")
+    tracker = await formbot.tracker("k")
+    after_new_session = tracker.events[
+        max(i for i, e in enumerate(tracker.events) if isinstance(e, SessionStarted)) :
+    ]
+    assert not any(isinstance(e, SlotSet) and e.key == "cuisine" for e in after_new_session)
