@@ -44,6 +44,16 @@ class TrainingError(ModelError):
     """Training failed."""
 
 
+class ModelStorageError(ModelError):
+    """A model could not be fetched from (or pushed to) a model server or remote storage."""
+
+
+class ModelStorageUnavailableError(ModelStorageError):
+    """The model server or remote storage cannot be reached right now."""
+
+    retriable = True
+
+
 class StoreError(PalaverError):
     """A tracker store failed."""
 

@@ -65,6 +65,12 @@ class Counters:
     started_at: float = field(default_factory=time.time)
 
 
+def _log_task_failure(task: asyncio.Task[None]) -> None:
+    """A background task that dies of an unexpected error says so once, when it happens."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+
 class Runtime:
     """Owns the model and every backend of one server process."""
 
@@ -188,6 +194,7 @@ class Runtime:
     def spawn(self, coro_factory: Callable[[], Any], name: str) -> asyncio.Task[None]:
         """Run a background task owned by the runtime (cancelled on stop)."""
         task: asyncio.Task[None] = asyncio.create_task(coro_factory(), name=name)
+        task.add_done_callback(_log_task_failure)
         self._background.append(task)
         return task
 

@@ -599,7 +599,8 @@ def test_equality() -> None:
     assert "3 events" in repr(_tracker(_session_start()))
 
 
-def test_from_dicts_is_fast_for_long_conversations() -> None:
+def test_from_dicts_on_a_long_conversation() -> None:
+    """10,000 events replay correctly (their speed is measured in bench/, not here)."""
     turn = [
         UserUttered("hello", {"name": "greet", "confidence": 0.9}, input_channel="rest").as_dict(),
         ActionExecuted("utter_greet", "policy_0_TEDPolicy", 0.98).as_dict(),
@@ -608,10 +609,6 @@ def test_from_dicts_is_fast_for_long_conversations() -> None:
         ActionExecuted(LISTEN).as_dict(),
     ]
     dicts = json.loads(json.dumps(turn * 2000))
-    start = time.perf_counter()
     tracker = DialogueStateTracker.from_dicts("c", dicts, _slots())
-    elapsed = time.perf_counter() - start
     assert tracker.number_of_events == 10_000
     assert len(tracker.applied_events()) == 10_000
-    # Typically ~30 ms; the bound only guards against accidental O(n^2).
-    assert elapsed < 1.0
