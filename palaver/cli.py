@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_import = sub.add_parser("import", help="read conversations from JSON lines into a store")
     p_import.add_argument("--endpoints", required=True, help="endpoints.yml of the target store")
     p_import.add_argument("--file", default="-", help="input file ('-' for stdin)")
+    p_import.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace conversations that already exist (default: append to them)",
+    )
 
     from palaver.quality.cli import add_quality_commands
 

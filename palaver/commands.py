@@ -104,12 +104,24 @@ def build_app(settings: Any) -> Any:
     return create_app(runtime)
 
 
+def build_worker_app(settings: Any, log_file: str | None = None) -> Any:
+    """Factory of ``--workers N``: each worker is a fresh (spawned) interpreter.
+
+    It configures logging as the ``palaver`` command did in the main process,
+    or a worker would drop every record below WARNING and ignore ``--log-file``.
+    """
+    from palaver.cli import configure_logging
+
+    configure_logging(settings.debug, log_file)
+    return build_app(settings)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}.")
     settings = _settings_from_args(args)
-    app = build_app(settings)  # validates the whole configuration before binding
     if settings.workers == 1:
+        app = build_app(settings)  # validates the whole configuration before binding
         app.run(
             host=settings.host,
             port=settings.port,
@@ -122,7 +134,10 @@ def run(args: argparse.Namespace) -> int:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    loader = AppLoader(factory=partial(build_app, settings))
+    # The primary app is built (and the configuration validated) once here, and
+    # once more in every worker process; building it twice in one process would
+    # register the Sanic app name twice.
+    loader = AppLoader(factory=partial(build_worker_app, settings, getattr(args, "log_file", None)))
     app = loader.load()
     app.prepare(
         host=settings.host,
@@ -196,11 +211,11 @@ async def _export(args: argparse.Namespace) -> None:
     await store.start()
     try:
         if args.out == "-":
-            count = await export_events(store, sys.stdout, args.conversation_ids)
+            stats = await export_events(store, sys.stdout, args.conversation_ids)
         else:
             with open(args.out, "w", encoding="utf-8") as out:  # noqa: ASYNC230 - local file
-                count = await export_events(store, out, args.conversation_ids)
-        logger.info("exported %s conversations", count)
+                stats = await export_events(store, out, args.conversation_ids)
+        logger.info("exported %s events of %s conversations", stats.events, stats.conversations)
     finally:
         await store.stop()
 
@@ -219,10 +234,15 @@ async def _import(args: argparse.Namespace) -> None:
     started = time.monotonic()
     try:
         if args.file == "-":
-            count = await import_events(store, sys.stdin)
+            stats = await import_events(store, sys.stdin, replace=args.replace)
         else:
             with open(args.file, encoding="utf-8") as lines:  # noqa: ASYNC230 - local file
-                count = await import_events(store, lines)
-        logger.info("imported %s conversations in %.1fs", count, time.monotonic() - started)
+                stats = await import_events(store, lines, replace=args.replace)
+        logger.info(
+            "imported %s events of %s conversations in %.1fs",
+            stats.events,
+            stats.conversations,
+            time.monotonic() - started,
+        )
     finally:
         await store.stop()
