@@ -1,0 +1,108 @@
+"""Logistic-regression models scored without scikit-learn at parse time.
+
+scikit-learn fits the model; :class:`LinearModel` keeps its weights as a dense
+``(n_features, n_classes)`` array so one message is scored by gathering the
+rows of its non-zero features: a few microseconds instead of the ~100 µs of
+``predict_proba`` input validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
+
+from palaver.nlu.message import FloatArray, SentenceFeatures, SparseVector
+
+
+@dataclass(frozen=True, slots=True)
+class LogisticRegressionSettings:
+    C: float = 30.0
+    max_iter: int = 300
+    tol: float = 1e-4
+    class_weight: str | None = None
+    solver: str = "lbfgs"
+    random_state: int | None = None
+
+
+class LinearModel:
+    """A trained multinomial linear model over concatenated feature blocks."""
+
+    def __init__(
+        self, labels: list[str], weights: FloatArray, bias: FloatArray, block_dims: list[int]
+    ) -> None:
+        self.labels = labels
+        self.weights = np.ascontiguousarray(weights)
+        self.bias = bias
+        self.offsets = np.concatenate([[0], np.cumsum(block_dims)]).astype(np.int64)
+
+    @classmethod
+    def fit(
+        cls,
+        features: sparse.csr_matrix,
+        labels: Sequence[str],
+        block_dims: list[int],
+        settings: LogisticRegressionSettings,
+    ) -> LinearModel:
+        """Fit on ``features`` (one row per label); one distinct label gives a constant model."""
+        classes = sorted(set(labels))
+        if len(classes) == 1:
+            return cls(classes, np.zeros((features.shape[1], 1)), np.zeros(1), block_dims)
+        model = LogisticRegression(
+            C=settings.C,
+            max_iter=settings.max_iter,
+            tol=settings.tol,
+            class_weight=settings.class_weight,
+            solver=settings.solver,
+            random_state=settings.random_state,
+        )
+        # float32 fits ~30% faster with the same accuracy; weights go back to
+        # float64. lbfgs is dominated by level-1 BLAS on the weight vector, where
+        # OpenBLAS threads only spin: one thread halves CPU time (and the wall
+        # time on a busy machine). The limit is process-wide while it lasts.
+        with threadpool_limits(limits=1, user_api="blas"):
+            model.fit(features.astype(np.float32), list(labels))
+        coef = model.coef_.astype(np.float64)
+        intercept = model.intercept_.astype(np.float64)
+        if coef.shape[0] == 1:  # binary: softmax over (0, z) is sigmoid(z)
+            coef = np.vstack([np.zeros_like(coef), coef])
+            intercept = np.concatenate([[0.0], intercept])
+        return cls([str(c) for c in model.classes_], coef.T, intercept, block_dims)
+
+    def probabilities(self, blocks: Sequence[SentenceFeatures]) -> FloatArray:
+        """Class probabilities for one message's sentence feature blocks."""
+        scores = self.bias.copy()
+        for block, offset in zip(blocks, self.offsets[:-1], strict=False):
+            if isinstance(block, SparseVector):
+                if block.indices.size:
+                    rows = self.weights.take(block.indices + offset, axis=0)
+                    scores += block.values @ rows
+            elif block.size:
+                scores += block @ self.weights[offset : offset + block.size]
+        return _softmax(scores)
+
+    def batch_probabilities(self, features: sparse.csr_matrix) -> FloatArray:
+        """Class probabilities for a feature matrix (one row per message)."""
+        scores = np.asarray(features @ self.weights) + self.bias
+        scores -= scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores)
+        result: FloatArray = exp / exp.sum(axis=1, keepdims=True)
+        return result
+
+
+def _softmax(scores: FloatArray) -> FloatArray:
+    exp = np.exp(scores - scores.max())
+    result: FloatArray = exp / exp.sum()
+    return result
+
+
+def ranking(labels: list[str], probabilities: FloatArray, length: int) -> list[tuple[str, float]]:
+    """``(label, probability)`` pairs, best first; ``length`` 0 keeps all."""
+    order = np.argsort(-probabilities, kind="stable")
+    if length > 0:
+        order = order[:length]
+    return [(labels[i], float(probabilities[i])) for i in order]
