@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from palaver.actions import action_for_name
 from palaver.actions.base import ActionContext
 from palaver.actions.client import ActionServerClient
 from palaver.core.constants import (
@@ -205,6 +206,7 @@ class MessageProcessor:
         self._action_client: ActionServerClient | None = None
         self._nlg: Any = None
         self._trackers = TrackerCache(runtime.settings.tracker_cache_size)
+        self._versioned: tuple[object, bool] | None = None
 
     # ------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -249,6 +251,8 @@ class MessageProcessor:
                             "ticket": handle.ticket,
                             "fence": handle.fence,
                             "replica": self.runtime.replica_id,
+                            # From asking for the lock to holding it.
+                            "wait_ms": round((time.perf_counter() - started) * 1000, 3),
                         },
                     }
                 tracker, loaded, older = await self._load_for_turn(message.sender_id, model)
@@ -327,7 +331,7 @@ class MessageProcessor:
         """
         store = self.runtime.tracker_store
         assert store is not None
-        if isinstance(store, VersionedStore):
+        if self._is_versioned(store):
             cached = self._trackers.take(sender_id, model)
             current = cached is not None and await store.version(sender_id) == cached.version
             self._trackers.record(current)
@@ -339,6 +343,17 @@ class MessageProcessor:
             return DialogueStateTracker(sender_id, slots), 0, 0
         tracker = DialogueStateTracker.from_dicts(sender_id, stored.events, slots)
         return tracker, len(tracker.events), stored.total_events - len(stored.events)
+
+    def _is_versioned(self, store: object) -> bool:
+        """``isinstance(store, VersionedStore)``, checked once per store object.
+
+        A runtime-checkable Protocol check inspects the class on every call;
+        the store does not change its methods while it serves.
+        """
+        checked = self._versioned
+        if checked is None or checked[0] is not store:
+            checked = self._versioned = (store, isinstance(store, VersionedStore))
+        return checked[1]
 
     async def load_tracker(
         self, sender_id: str, model: LoadedModel, *, full: bool = False
@@ -463,8 +478,6 @@ class MessageProcessor:
         channel: str,
         metadata: dict[str, Any] | None,
     ) -> None:
-        from palaver.actions import action_for_name
-
         action = action_for_name(ACTION_EXTRACT_SLOTS, model.domain)
         try:
             events = await action.run(
@@ -521,8 +534,6 @@ class MessageProcessor:
         metadata: dict[str, Any] | None,
     ) -> bool:
         """Run the predicted action and log it; returns whether to predict another one."""
-        from palaver.actions import action_for_name
-
         name, policy, confidence = (
             prediction.action_name,
             prediction.policy_name,
