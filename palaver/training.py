@@ -95,6 +95,9 @@ def _train_into(project: object, workdir: Path, progress: Progress) -> None:
     (workdir / "domain.yml").write_text(domain.as_yaml(), encoding="utf-8")
 
     nlu_data = project.nlu  # type: ignore[attr-defined]
+    # Retrieval responses (utter_faq/ask_x) may live in domain.yml or in data/;
+    # the response selector needs them all (data files win on a clash).
+    nlu_data.responses = {**domain.retrieval_intent_responses, **nlu_data.responses}
     if nlu_data.examples:
         progress(f"Training NLU on {len(nlu_data.examples)} examples...")
         tick = time.monotonic()
