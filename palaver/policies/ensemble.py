@@ -16,17 +16,21 @@ and ``policies.joblib`` (the trained policies).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from palaver import __version__
 from palaver.core.constants import ACTION_LISTEN_NAME
-from palaver.core.events import DefinePrevUserUtteredFeaturization, Event
+from palaver.core.events import (
+    ActionExecutionRejected,
+    DefinePrevUserUtteredFeaturization,
+    Event,
+)
 from palaver.errors import ModelError
 from palaver.policies.cache import ReplayCache, TrackerLike
 from palaver.policies.config import build_policies
@@ -104,11 +108,14 @@ class PolicyEnsemble:
         replay = self._replays(domain).replay_for(tracker)
         context = TurnContext.from_tracker(tracker, replay)
         predictions = [policy.predict(context, domain) for policy in self.policies]
+        rejected = _just_rejected(tracker)
+        if rejected is not None:
+            predictions = [_excluding(p, rejected) for p in predictions]
         best = predictions[choose_best(predictions)]
         events: list[Event] = [event for p in predictions for event in p.events]
         if context.latest_action_name == ACTION_LISTEN_NAME:
             events.append(DefinePrevUserUtteredFeaturization(best.is_end_to_end))
-        return replace(best, events=events)
+        return _with_events(best, events)
 
     def _replays(self, domain: DomainLike) -> ReplayCache:
         cache = self._cache
@@ -192,6 +199,22 @@ class PolicyEnsemble:
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
+def _with_events(prediction: PolicyPrediction, events: list[Event]) -> PolicyPrediction:
+    """``dataclasses.replace(prediction, events=events)``, without its per-call overhead."""
+    return PolicyPrediction(
+        prediction.action_name,
+        prediction.confidence,
+        prediction.policy_name,
+        events,
+        prediction.is_end_to_end,
+        prediction.is_no_user_prediction,
+        prediction.hide_rule_turn,
+        prediction.policy_priority,
+        prediction.action_metadata,
+        prediction.probabilities,
+    )
+
+
 def choose_best(predictions: Sequence[PolicyPrediction]) -> int:
     """Index of Rasa's best prediction (first one wins a complete tie)."""
     no_user_absent = not any(p.is_no_user_prediction for p in predictions)
@@ -206,3 +229,28 @@ def choose_best(predictions: Sequence[PolicyPrediction]) -> int:
         )
 
     return max(range(len(predictions)), key=score)
+
+
+def _just_rejected(tracker: TrackerLike) -> str | None:
+    """The action rejected by the tracker's last event, if that is a rejection."""
+    events = getattr(tracker, "events", None)
+    if events and isinstance(events[-1], ActionExecutionRejected):
+        return str(events[-1].action_name)
+    return None
+
+
+def _excluding(prediction: PolicyPrediction, rejected: str) -> PolicyPrediction:
+    """Rasa zeroes a just-rejected action's score before the ensemble chooses.
+
+    The policy's next best action takes its place; a policy that scored only
+    the rejected action is left with confidence 0.
+    """
+    if prediction.action_name != rejected:
+        return prediction
+    scores = {a: c for a, c in (prediction.probabilities or {}).items() if a != rejected}
+    if not scores:
+        return dataclasses.replace(prediction, confidence=0.0)
+    action, confidence = max(scores.items(), key=lambda item: item[1])
+    return dataclasses.replace(
+        prediction, action_name=action, confidence=confidence, probabilities=scores
+    )

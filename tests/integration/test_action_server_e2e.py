@@ -178,7 +178,8 @@ async def test_custom_actions_through_the_http_api(bot: Api) -> None:
 
 async def test_a_rejected_action_is_recorded_and_the_turn_ends(bot: Api) -> None:
     user = f"secret-{time.monotonic_ns()}"
-    assert await say(bot, user, "what is the secret") == []
+    # Rasa zeroes the rejected action's score; the core fallback answers instead.
+    assert await say(bot, user, "what is the secret") == ["Sorry, I can't help with that."]
     state = await tracker(bot, user)
     rejected = [e for e in state["events"] if e["event"] == "action_execution_rejected"]
     assert rejected and rejected[0]["name"] == "action_check_secret"
@@ -187,11 +188,6 @@ async def test_a_rejected_action_is_recorded_and_the_turn_ends(bot: Api) -> None
     assert await say(bot, user, "bye") == ["Bye!"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="palaver.policies.ensemble does not yet exclude a rejected action from the next "
-    "prediction (Rasa sets its score to 0), so the turn runs into the circuit breaker",
-)
 async def test_a_rejected_action_is_not_predicted_again(bot: Api) -> None:
     user = f"secret-once-{time.monotonic_ns()}"
     await say(bot, user, "tell me the secret")
