@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from palaver.core.constants import (
-    ACTION_UNLIKELY_INTENT_NAME,
     ENTITY_ATTRIBUTE_END,
     ENTITY_ATTRIBUTE_GROUP,
     ENTITY_ATTRIBUTE_ROLE,
@@ -29,7 +28,7 @@ from palaver.core.constants import (
     ENTITY_ATTRIBUTE_TYPE,
     ENTITY_LABEL_SEPARATOR,
 )
-from palaver.core.events import ActionExecuted, Event, UserUttered
+from palaver.core.events import Event
 from palaver.core.tracker import DialogueStateTracker
 from palaver.nlu.training_data import (
     RESPONSE_IDENTIFIER_DELIMITER,
@@ -466,86 +465,6 @@ def _subset(data: NLUTrainingData, examples: list[TrainingExample]) -> NLUTraini
 # --- stories --------------------------------------------------------------------------------
 
 
-@dataclass
-class _StoryEvaluation:
-    """Targets and predictions of all stories, and which stories failed."""
-
-    action_targets: list[str] = field(default_factory=list)
-    action_predictions: list[str] = field(default_factory=list)
-    intent_targets: list[str | None] = field(default_factory=list)
-    intent_predictions: list[str | None] = field(default_factory=list)
-    actions: list[Report] = field(default_factory=list)
-    failed: int = 0
-    with_warnings: int = 0
-    total: int = 0
-
-
-def _action_name(event: ActionExecuted) -> str:
-    return event.action_name or event.action_text or ""
-
-
-def _predict_action(
-    partial: DialogueStateTracker, model: LoadedModel, expected: str
-) -> tuple[ActionPrediction, bool]:
-    """The prediction for the next action; an unexpected ``action_unlikely_intent`` is
-    logged as a warning and predicted past, as Rasa's test does."""
-    prediction = predict_next_action(partial, model)
-    if prediction.action == ACTION_UNLIKELY_INTENT_NAME and expected != prediction.action:
-        partial.update(
-            ActionExecuted(ACTION_UNLIKELY_INTENT_NAME, prediction.policy, prediction.confidence)
-        )
-        return predict_next_action(partial, model), True
-    return prediction, False
-
-
-def _evaluate_user_event(event: UserUttered, parse: Parse | None, store: _StoryEvaluation) -> bool:
-    """Compare the parsed intent with the story's (end-to-end mode); True if correct."""
-    if parse is None or not event.text:
-        return True
-    parsed = parse(event.text)
-    intent = parsed.get("intent")
-    predicted = intent.get("name") if isinstance(intent, Mapping) else None
-    store.intent_targets.append(event.intent_name)
-    store.intent_predictions.append(predicted)
-    return predicted == event.intent_name
-
-
-def _evaluate_story(
-    name: str,
-    events: Sequence[Event],
-    model: LoadedModel,
-    parse: Parse | None,
-    store: _StoryEvaluation,
-) -> None:
-    partial = DialogueStateTracker(name, model.domain.create_slots())
-    if events:
-        # The story's first event is given, not predicted (Rasa).
-        partial.update(events[0])
-    correct, warned = True, False
-    for event in events[1:]:
-        if isinstance(event, ActionExecuted):
-            expected = _action_name(event)
-            prediction, unlikely = _predict_action(partial, model, expected)
-            warned = warned or unlikely
-            store.action_targets.append(expected)
-            store.action_predictions.append(prediction.action)
-            store.actions.append(
-                {
-                    "action": expected,
-                    "predicted": prediction.action,
-                    "policy": prediction.policy,
-                    "confidence": prediction.confidence,
-                }
-            )
-            correct = correct and prediction.action == expected
-        elif isinstance(event, UserUttered):
-            correct = _evaluate_user_event(event, parse, store) and correct
-        partial.update(event)
-    store.total += 1
-    store.failed += 0 if correct else 1
-    store.with_warnings += 1 if warned else 0
-
-
 def in_training_data_fraction(actions: Sequence[Mapping[str, Any]]) -> float:
     """The share of predictions made by memorizing policies (rules, memoization)."""
     if not actions:
@@ -563,44 +482,16 @@ def in_training_data_fraction(actions: Sequence[Mapping[str, Any]]) -> float:
 def evaluate_stories(
     model: LoadedModel, stories: Sequence[StoryBlock], *, e2e: bool = False
 ) -> Report:
-    """Replay test stories against the model's policies (Rasa's ``rasa test core`` result).
+    """Replay test stories against the model (Rasa's ``rasa test core`` result).
 
-    Each action of each story is predicted from the story so far (the story's
-    own events are applied afterwards, right or wrong). With ``e2e`` the user
-    texts are parsed too and their intents count as predictions.
+    The same replay as ``palaver test core`` (forms rejecting off-script turns,
+    every story tested on its own, entities checked in end-to-end mode).
 
     Returns:
         ``{"actions", "is_end_to_end_evaluation", "precision", "f1", "accuracy",
-        "in_training_data_fraction", "report"}``; ``report`` includes
-        ``conversation_accuracy``.
+        "in_training_data_fraction", "report"}`` (``report`` includes
+        ``conversation_accuracy``), plus ``stories`` and ``failed_stories``.
     """
-    from palaver.policies.generator import generate_training_trackers
+    from palaver.quality.core_test import run_story_tests
 
-    blocks = [block for block in stories if not block.is_rule]
-    trackers = generate_training_trackers(blocks, [], model.domain, augmentation_factor=0)
-    store = _StoryEvaluation()
-    parse: Parse | None = model.parse if e2e else None
-    for tracker in trackers:
-        _evaluate_story(tracker.sender_id, tracker.events, model, parse, store)
-    metrics = classification_metrics(
-        [*store.action_targets, *store.intent_targets],
-        [*store.action_predictions, *store.intent_predictions],
-        confusions=False,
-    )
-    report = dict(metrics.report)
-    correct = store.total - store.failed
-    report["conversation_accuracy"] = {
-        "accuracy": correct / store.total if store.total else 0.0,
-        "correct": correct,
-        "with_warnings": store.with_warnings,
-        "total": store.total,
-    }
-    return {
-        "actions": store.actions,
-        "is_end_to_end_evaluation": e2e,
-        "precision": metrics.precision,
-        "f1": metrics.f1,
-        "accuracy": metrics.accuracy,
-        "in_training_data_fraction": in_training_data_fraction(store.actions),
-        "report": report,
-    }
+    return run_story_tests(model, stories, e2e=e2e)

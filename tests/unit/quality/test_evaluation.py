@@ -182,7 +182,9 @@ class ScriptedPolicies:
 
 
 def _model(policies: Any = None) -> Any:
-    return SimpleNamespace(domain=DOMAIN, policies=policies or ScriptedPolicies(), parse=_parse)
+    return SimpleNamespace(
+        domain=DOMAIN, policies=policies or ScriptedPolicies(), parse=_parse, nlu=object()
+    )
 
 
 def _tracker_after(intent: str) -> DialogueStateTracker:
