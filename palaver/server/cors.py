@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
+from sanic.response import BaseHTTPResponse
 
 
 def _allowed_origin(origin: str | None, allowed: Sequence[str]) -> str | None:
@@ -17,7 +18,6 @@ def _allowed_origin(origin: str | None, allowed: Sequence[str]) -> str | None:
 
 
 def install_cors(app: Sanic[Any, Any], allowed: Sequence[str]) -> None:
-    @app.on_request(priority=100)
     async def preflight(request: Request) -> HTTPResponse | None:
         if request.method != "OPTIONS":
             return None
@@ -33,10 +33,12 @@ def install_cors(app: Sanic[Any, Any], allowed: Sequence[str]) -> None:
             response.headers["Vary"] = "Origin"
         return response
 
-    @app.on_response
-    async def add_headers(request: Request, response: HTTPResponse) -> None:
+    async def add_headers(request: Request, response: BaseHTTPResponse) -> None:
         origin = _allowed_origin(request.headers.get("origin"), allowed)
         if origin:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Allow-Credentials"] = "true"
             response.headers["Vary"] = "Origin"
+
+    app.register_middleware(preflight, "request", priority=100)
+    app.register_middleware(add_headers, "response")

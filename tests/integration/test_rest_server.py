@@ -102,3 +102,29 @@ async def test_concurrent_conversations(moodbot_server: Any) -> None:
     async with aiohttp.ClientSession() as s:
         replies = await asyncio.gather(*(say(s, url, f"user-{i}", "hello") for i in range(50)))
     assert all(r == ["Hey! How are you?"] for r in replies)
+
+
+async def test_cors_headers_for_allowed_origins(start_server: Any, moodbot_model: Path) -> None:
+    server = start_server(
+        ["-m", str(moodbot_model), "--cors", "https://chat.example"], ready_path="/ready"
+    )
+    url = server.url + "/webhooks/rest/webhook"
+    async with aiohttp.ClientSession() as s:
+        preflight = {
+            "Origin": "https://chat.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        }
+        async with s.options(url, headers=preflight) as r:
+            assert r.status == 204
+            assert r.headers["Access-Control-Allow-Origin"] == "https://chat.example"
+            assert "POST" in r.headers["Access-Control-Allow-Methods"]
+        async with s.post(
+            url, json={"sender": "c", "message": "hi"}, headers={"Origin": "https://chat.example"}
+        ) as r:
+            assert r.status == 200
+            assert r.headers["Access-Control-Allow-Origin"] == "https://chat.example"
+        async with s.post(
+            url, json={"sender": "c", "message": "hi"}, headers={"Origin": "https://evil.example"}
+        ) as r:
+            assert "Access-Control-Allow-Origin" not in r.headers
