@@ -112,7 +112,14 @@ class Runtime:
         from palaver.locks import create_lock_store
         from palaver.stores import create_tracker_store
 
-        self.tracker_store = self._wrap_failsafe(create_tracker_store(self.endpoints.tracker_store))
+        store_config = dict(self.endpoints.tracker_store or {})
+        fail_safe = store_config.pop("fail_safe", True)
+        if not isinstance(fail_safe, bool):
+            raise ConfigError(
+                f"Config 'tracker_store.fail_safe' has value '{fail_safe}'. Not a valid bool."
+            )
+        store = create_tracker_store(store_config or None)
+        self.tracker_store = store if not fail_safe else self._wrap_failsafe(store)
         self.lock_store = create_lock_store(self.endpoints.lock_store)
         self.broker = create_event_broker(self.endpoints.event_broker)
         if self.settings.workers > 1 and not self.lock_store.multi_process_safe:
@@ -139,8 +146,8 @@ class Runtime:
         return str(cfg.get("type", "in_memory")).lower() in ("in_memory", "memory")
 
     def _wrap_failsafe(self, store: TrackerStore) -> TrackerStore:
-        cfg = self.endpoints.tracker_store or {}
-        if self._is_memory_store() or cfg.get("fail_safe") is False:
+        """Persistent stores fail safe to memory unless ``fail_safe: false``."""
+        if self._is_memory_store():
             return store
         from palaver.stores.failsafe import FailSafeTrackerStore
 
