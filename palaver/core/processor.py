@@ -20,6 +20,8 @@ loaded conversation and stores what the route added when it returns.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import re
 import time
@@ -27,7 +29,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import orjson
 
@@ -55,7 +57,12 @@ from palaver.core.events import (
 )
 from palaver.core.tracker import DialogueStateTracker
 from palaver.core.tracker_cache import TrackerCache
-from palaver.errors import ActionExecutionError, ActionRejectedError, LockTimeoutError
+from palaver.errors import (
+    ActionExecutionError,
+    ActionRejectedError,
+    LockLostError,
+    LockTimeoutError,
+)
 from palaver.policies.policy import PolicyPrediction
 from palaver.stores.base import VersionedStore
 
@@ -183,6 +190,22 @@ class ConversationTurn:
                 self.processor._cancel_reminders(self.tracker.sender_id, event)
 
 
+# Python's cyclic GC collects its young generation every 700 net allocations;
+# one message allocates thousands of objects, and every older-generation pass
+# walks all live objects, the loaded model's included. A server process
+# therefore collects less often (``GC_YOUNG_THRESHOLD``) and moves each newly
+# served model to the permanent generation (``gc.freeze``): refcounting still
+# frees whatever is dropped, the cycle collector just stops re-scanning it.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """Raise the young-generation threshold (never lowers a larger one)."""
+    young, middle, old = gc.get_threshold()
+    if young < GC_YOUNG_THRESHOLD:
+        gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def bot_message(event: BotUttered) -> dict[str, Any]:
     """A BotUttered event as the message dict output channels send."""
     data = event.data or {}
@@ -207,11 +230,13 @@ class MessageProcessor:
         self._nlg: Any = None
         self._trackers = TrackerCache(runtime.settings.tracker_cache_size)
         self._versioned: tuple[object, bool] | None = None
+        self._frozen_model: LoadedModel | None = None
 
     # ------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         from palaver.nlg import create_nlg
 
+        tune_gc()
         http = self.runtime.http_client
         self._action_client = ActionServerClient.from_config(
             self.runtime.endpoints.action_endpoint, http=http
@@ -240,8 +265,12 @@ class MessageProcessor:
     async def handle_message(self, message: UserMessage, output: OutputChannel) -> TurnResult:
         """Handle one user message and send the bot's replies to ``output``."""
         model = self.runtime.model  # raises ModelNotReadyError: 503 to the channel
+        if model is not self._frozen_model:
+            self._frozen_model = model
+            gc.freeze()  # see GC_YOUNG_THRESHOLD
         started = time.perf_counter()
         counters = self.runtime.counters
+        result: TurnResult | None = None
         try:
             async with self._lock(message.sender_id) as handle:
                 if self.runtime.settings.trace_locks:
@@ -262,11 +291,24 @@ class MessageProcessor:
                     await self._run_extract_slots(tracker, model, output.name(), message.metadata)
                     await self._prediction_loop(tracker, model, output.name(), message.metadata)
                 new_events = tracker.events[loaded:]
-                await self._persist(message.sender_id, new_events, handle.fence)
+                await self._persist_to_the_end(message.sender_id, new_events, handle.fence)
                 self._trackers.put(message.sender_id, tracker, model, older, handle.fence)
                 result = TurnResult(tracker, list(new_events))
                 for bot in result.bot_messages:
                     await output.send_response(message.sender_id, bot)
+        except LockLostError as exc:
+            if result is None:
+                counters.message_errors += 1
+                raise
+            # The turn was stored (its fence was accepted) and answered; failing
+            # the request now would only make the client send it a second time.
+            logger.warning(
+                "conversation %s: the lock expired before it was released (%s); "
+                "the turn had been stored under fence %s",
+                message.sender_id,
+                exc,
+                handle.fence,
+            )
         except LockTimeoutError:
             counters.lock_timeouts += 1
             counters.message_errors += 1
@@ -337,14 +379,15 @@ class MessageProcessor:
             self._trackers.record(current)
             if cached is not None and current:
                 return cached.tracker, len(cached.tracker.events), cached.older_events
-        stored = await store.load(sender_id)
+        assert self.runtime.tracker_store is not None
+        stored = await self.runtime.tracker_store.load(sender_id)
         slots = model.domain.create_slots()
         if stored is None:
             return DialogueStateTracker(sender_id, slots), 0, 0
         tracker = DialogueStateTracker.from_dicts(sender_id, stored.events, slots)
         return tracker, len(tracker.events), stored.total_events - len(stored.events)
 
-    def _is_versioned(self, store: object) -> bool:
+    def _is_versioned(self, store: object) -> TypeGuard[VersionedStore]:
         """``isinstance(store, VersionedStore)``, checked once per store object.
 
         A runtime-checkable Protocol check inspects the class on every call;
@@ -366,6 +409,21 @@ class MessageProcessor:
             return DialogueStateTracker(sender_id, slots), 0
         tracker = DialogueStateTracker.from_dicts(sender_id, stored.events, slots)
         return tracker, len(tracker.events)
+
+    async def _persist_to_the_end(
+        self, sender_id: str, events: Sequence[Event], fence: int | None
+    ) -> None:
+        """``_persist``, finished even if the request is cancelled meanwhile.
+
+        A client that hangs up must not leave a turn stored but unpublished;
+        the conversation's lock stays held until both are done.
+        """
+        task = asyncio.ensure_future(self._persist(sender_id, events, fence))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await task
+            raise
 
     async def _persist(self, sender_id: str, events: Sequence[Event], fence: int | None) -> None:
         if not events:
@@ -436,7 +494,7 @@ class MessageProcessor:
         last_user = tracker.get_last_event_for(UserUttered)
         if last_user is None:
             return False
-        return (time.time() - last_user.timestamp) / 60.0 > minutes
+        return bool((time.time() - last_user.timestamp) / 60.0 > minutes)
 
     async def _log_user_message(
         self, tracker: DialogueStateTracker, model: LoadedModel, message: UserMessage

@@ -89,12 +89,13 @@ def create_app(runtime: Runtime, name: str = APP_NAME) -> Sanic[Any, Any]:
     if runtime.settings.cors:
         install_cors(app, runtime.settings.cors)
 
-    @app.before_server_start
-    async def start_runtime(app: Sanic[Any, Any], _: Any) -> None:
+    async def start_runtime(app: Sanic[Any, Any]) -> None:
         await runtime.start()
 
-    @app.after_server_stop
-    async def stop_runtime(app: Sanic[Any, Any], _: Any) -> None:
+    async def stop_runtime(app: Sanic[Any, Any]) -> None:
         await runtime.stop()
+
+    app.register_listener(start_runtime, "before_server_start")
+    app.register_listener(stop_runtime, "after_server_stop")
 
     return app
