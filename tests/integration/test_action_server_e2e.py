@@ -8,7 +8,6 @@ that always rejects execution. Conversations go through the REST channel.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -30,12 +29,12 @@ PROJECT = Path(__file__).parent / "projects" / "actionbot"
 class ActionServer:
     """``python -m rasa_sdk --actions actions`` serving the test bot's actions."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, python: str) -> None:
         self.port = services.free_port()
         self.url = f"http://127.0.0.1:{self.port}/webhook"
         self._log = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.port)],
+            [python, "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.port)],
             cwd=PROJECT,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -73,8 +72,10 @@ def actionbot_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def action_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ActionServer]:
-    server = ActionServer(tmp_path_factory.mktemp("sdk") / "action-server.log")
+def action_server(
+    tmp_path_factory: pytest.TempPathFactory, rasa_sdk_python: str
+) -> Iterator[ActionServer]:
+    server = ActionServer(tmp_path_factory.mktemp("sdk") / "action-server.log", rasa_sdk_python)
     try:
         server.wait_ready()
         yield server

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -72,14 +71,14 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def rasa_sdk_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def rasa_sdk_url(tmp_path_factory: pytest.TempPathFactory, rasa_sdk_python: str) -> Iterator[str]:
     """``python -m rasa_sdk`` serving tests/integration/rasa_sdk_actions.py."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("rasa-sdk") / "rasa_sdk.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
-                sys.executable,
+                rasa_sdk_python,
                 "-m",
                 "rasa_sdk",
                 "--actions",

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from rasa_sdk import events as sdk
 
 from palaver.core import constants
 from palaver.core.events import (
@@ -260,30 +259,50 @@ def test_legacy_form_events() -> None:
     assert event_from_dict({"event": "form", "name": None}) == ActiveLoop(None)
 
 
-def test_events_from_rasa_sdk() -> None:
-    dicts = [
-        sdk.UserUttered("hi", {"intent": {"name": "greet"}, "entities": []}, input_channel="x"),
-        sdk.UserUttered("no parse data"),
-        sdk.BotUttered("hello", {"custom": {"a": 1}}, {"m": 1}),
-        sdk.SlotSet("city", "Berlin"),
-        sdk.Restarted(),
-        sdk.SessionStarted(),
-        sdk.UserUtteranceReverted(),
-        sdk.AllSlotsReset(),
-        sdk.ReminderScheduled("remind", WHEN, {"city": "Berlin"}, "r", False),
-        sdk.ReminderCancelled("r", "remind"),
-        sdk.ActionReverted(),
-        sdk.StoryExported(),
-        sdk.FollowupAction("action_x"),
-        sdk.ConversationPaused(),
-        sdk.ConversationResumed(),
-        sdk.ActionExecuted("action_x"),
-        sdk.AgentUttered("agent"),
-        sdk.ActiveLoop("form"),
-        sdk.ActiveLoop(None),
-        sdk.LoopInterrupted(True),
-        sdk.ActionExecutionRejected("form"),
-    ]
+# Event dicts exactly as rasa-sdk's helpers build them, made by a real rasa-sdk
+# (in its own virtualenv, like an action server).
+_RASA_SDK_EVENTS = """
+import json
+from datetime import UTC, datetime
+from rasa_sdk import events as sdk
+WHEN = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+print(json.dumps([
+    sdk.UserUttered("hi", {"intent": {"name": "greet"}, "entities": []}, input_channel="x"),
+    sdk.UserUttered("no parse data"),
+    sdk.BotUttered("hello", {"custom": {"a": 1}}, {"m": 1}),
+    sdk.SlotSet("city", "Berlin"),
+    sdk.Restarted(),
+    sdk.SessionStarted(),
+    sdk.UserUtteranceReverted(),
+    sdk.AllSlotsReset(),
+    sdk.ReminderScheduled("remind", WHEN, {"city": "Berlin"}, "r", False),
+    sdk.ReminderCancelled("r", "remind"),
+    sdk.ActionReverted(),
+    sdk.StoryExported(),
+    sdk.FollowupAction("action_x"),
+    sdk.ConversationPaused(),
+    sdk.ConversationResumed(),
+    sdk.ActionExecuted("action_x"),
+    sdk.AgentUttered("agent"),
+    sdk.ActiveLoop("form"),
+    sdk.ActiveLoop(None),
+    sdk.LoopInterrupted(True),
+    sdk.ActionExecutionRejected("form"),
+], default=str))
+"""
+
+
+def test_events_from_rasa_sdk(rasa_sdk_python: str) -> None:
+    import subprocess
+
+    made = subprocess.run(
+        [rasa_sdk_python, "-c", _RASA_SDK_EVENTS],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    dicts = json.loads(made.stdout)
     events = events_from_dicts(dicts)
     first = events[0]
     assert first == UserUttered("hi", {"name": "greet"}, input_channel="x")

@@ -25,7 +25,7 @@ def test_fail_safe_can_be_switched_off() -> None:
 
 
 def test_fail_safe_must_be_a_bool() -> None:
-    with pytest.raises(ConfigError, match="tracker_store.fail_safe"):
+    with pytest.raises(ConfigError, match=r"tracker_store\.fail_safe"):
         runtime(tracker_store={"type": "redis", "fail_safe": "no"})
 
 
