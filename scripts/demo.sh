@@ -7,7 +7,7 @@ VENV="${PALAVER_VENV:-.venv}"
 BOT="${1:-examples/moodbot}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e .
+"$VENV/bin/python" -m pip install -q -c constraints/ci.txt -e .
 "$VENV/bin/palaver" train --project "$BOT" --out "$BOT/models"
 echo "Try: curl -s localhost:5005/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"hi\"}'"
 exec "$VENV/bin/palaver" run -m "$BOT/models" --endpoints "$BOT/endpoints.yml" \

@@ -11,7 +11,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[dev]"
+"$VENV/bin/python" -m pip install -q -c constraints/ci.txt -e ".[dev]"
 export PATH="$PWD/$VENV/bin:$PATH"
 
 # A real rasa-sdk action server for the integration tests, in a virtualenv of its
@@ -20,7 +20,7 @@ SDK_VENV="${PALAVER_SDK_VENV:-.venv-rasa-sdk}"
 if [ ! -x "$SDK_VENV/bin/python" ] || ! "$SDK_VENV/bin/python" -c "import rasa_sdk" 2>/dev/null; then
   python3 -m venv "$SDK_VENV"
   "$SDK_VENV/bin/python" -m pip install -q --upgrade pip
-  "$SDK_VENV/bin/python" -m pip install -q "rasa-sdk==3.21.1"
+  "$SDK_VENV/bin/python" -m pip install -q -c constraints/ci.txt "rasa-sdk==3.21.1"
 fi
 export PALAVER_TEST_RASA_SDK_PYTHON="$PWD/$SDK_VENV/bin/python"
 
