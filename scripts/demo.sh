@@ -9,6 +9,6 @@ BOT="${1:-examples/moodbot}"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -c constraints/ci.txt -e .
 "$VENV/bin/palaver" train --project "$BOT" --out "$BOT/models"
-echo "Try: curl -s localhost:5005/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"hi\"}'"
+echo "Try: curl -s localhost:${PORT:-5005}/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"hi\"}'"
 exec "$VENV/bin/palaver" run -m "$BOT/models" --endpoints "$BOT/endpoints.yml" \
   --credentials "$BOT/credentials.yml" --enable-api -p "${PORT:-5005}"
