@@ -12,6 +12,7 @@ Resolution follows Rasa 3.6 (``action_for_name_or_text``):
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -73,12 +74,30 @@ def default_actions() -> list[Action]:
 DEFAULT_ACTIONS: dict[str, Action] = {action.name: action for action in default_actions()}
 
 
+# Resolved actions per domain (a domain is immutable and actions hold no state), so
+# the processor's several look-ups per message cost one dict access each.
+_RESOLVED: weakref.WeakKeyDictionary[Domain, dict[str, Action]] = weakref.WeakKeyDictionary()
+
+
 def action_for_name(name: str, domain: Domain) -> Action:
     """The action for ``name`` (an action name or an end-to-end text).
 
     Raises:
         UnknownActionError: ``name`` is not in ``domain.action_names_or_texts``.
     """
+    try:
+        resolved = _RESOLVED.get(domain)
+        if resolved is None:
+            resolved = _RESOLVED[domain] = {}
+    except TypeError:  # a domain stand-in that cannot be weakly referenced or hashed
+        return _resolve(name, domain)
+    action = resolved.get(name)
+    if action is None:
+        action = resolved[name] = _resolve(name, domain)
+    return action
+
+
+def _resolve(name: str, domain: Domain) -> Action:
     if domain.index_for_action(name) is None:
         raise UnknownActionError(name)
     overridden = name in domain.user_actions or name in domain.forms

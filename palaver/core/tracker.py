@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -55,6 +55,9 @@ logger = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
 
 _RESETS = (Restarted, SessionStarted)
+_REVERTS = (UserUtteranceReverted, ActionReverted)
+# ``_last_in_plain_tail``: the tail cannot be read without replaying it.
+_UNDECIDED = object()
 _LOOP_COLLAPSIBLE = (ActionExecuted, UserUttered, DefinePrevUserUtteredFeaturization)
 
 
@@ -451,10 +454,46 @@ class DialogueStateTracker:
             event_verbosity: which events to search (applied ones by default).
         """
         excluded = action_names_to_exclude or ()
+        if event_verbosity is EventVerbosity.APPLIED:
+            found = self._last_in_plain_tail(event_type, excluded, skip)
+            if found is not _UNDECIDED:
+                return found  # type: ignore[return-value]
         for event in reversed(self._events_for_verbosity(event_verbosity) or []):
             if not isinstance(event, event_type):
                 continue
             if isinstance(event, ActionExecuted) and event.action_name in excluded:
+                continue
+            if skip == 0:
+                return event
+            skip -= 1
+        return None
+
+    def _last_in_plain_tail(
+        self,
+        event_type: type[Event] | tuple[type[Event], ...],
+        excluded: Container[str],
+        skip: int,
+    ) -> object:
+        """``get_last_event_for`` over applied events in O(tail), without building them.
+
+        Scans back from the end of the session. Every event passed is applied
+        unless something later reverts it, so the scan is exact until it meets
+        an undo, a rewind or an execution of a loop (which may collapse earlier
+        events): then it returns ``_UNDECIDED`` and the caller replays.
+        """
+        self._ensure_indexed()
+        events = self.events
+        loop_names = self._loop_names
+        for position in range(len(events) - 1, self._session_start - 1, -1):
+            event = events[position]
+            if isinstance(event, _REVERTS):
+                return _UNDECIDED
+            if isinstance(event, ActionExecuted):
+                if event.action_name in loop_names:
+                    return _UNDECIDED
+                if event.action_name in excluded:
+                    continue
+            if not isinstance(event, event_type):
                 continue
             if skip == 0:
                 return event

@@ -76,9 +76,25 @@ def candidate_variations(
     return next((group for group in groups if group), [])
 
 
+def _copy(value: Any) -> Any:
+    """``copy.deepcopy`` for the plain JSON-like values responses hold, several times faster.
+
+    Exactly-typed dicts, lists and immutable scalars are copied here; anything
+    else (e.g. a YAML library's own mapping type) goes through ``deepcopy``.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy(item) for item in value]
+    return copy.deepcopy(value)
+
+
 def render_variation(variation: Variation, values: Mapping[str, Any]) -> BotMessage:
     """A deep copy of ``variation`` with its text-like keys filled from ``values``."""
-    message = copy.deepcopy(variation)
+    message: BotMessage = _copy(variation)
     for key in INTERPOLATED_KEYS:
         if key in message:
             message[key] = interpolate(message[key], values)

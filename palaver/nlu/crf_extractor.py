@@ -13,15 +13,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import sklearn_crfsuite
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from palaver.nlu.bilou import NO_ENTITY, decode, entity_tags
 from palaver.nlu.component import settings_from_config
 from palaver.nlu.constants import CRF_EXTRACTOR, LEXICAL_FEATURE_PREFIX, PATTERN_FEATURE_PREFIX
 from palaver.nlu.message import Message, Token, TrainingBatch
 from palaver.nlu.token_features import validate_window, window_features
+
+if TYPE_CHECKING:  # imported when training: it imports scikit-learn (~1 s)
+    import sklearn_crfsuite
 
 DEFAULT_FEATURES: tuple[tuple[str, ...], ...] = (
     ("low", "title", "upper"),
@@ -109,6 +110,8 @@ class CRFEntityExtractor:
             message.entities.append(_entity(message, first, end, entity, entities, roles, groups))
 
     def _fit(self, features: list[Features], tags: list[list[str]]) -> sklearn_crfsuite.CRF:
+        import sklearn_crfsuite
+
         crf = sklearn_crfsuite.CRF(
             algorithm="lbfgs",
             c1=self.settings.L1_c,

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
 from palaver.nlu.message import FloatArray, SentenceFeatures, SparseVector
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,11 @@ class LinearModel:
         classes = sorted(set(labels))
         if len(classes) == 1:
             return cls(classes, np.zeros((features.shape[1], 1)), np.zeros(1), block_dims)
+        # Imported here: scikit-learn (and scipy.stats with it) takes about a
+        # second to import and a server that only parses never needs it.
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+
         model = LogisticRegression(
             C=settings.C,
             max_iter=settings.max_iter,
@@ -105,4 +111,5 @@ def ranking(labels: list[str], probabilities: FloatArray, length: int) -> list[t
     order = np.argsort(-probabilities, kind="stable")
     if length > 0:
         order = order[:length]
-    return [(labels[i], float(probabilities[i])) for i in order]
+    values = probabilities.tolist()  # Python floats, without a numpy scalar per class
+    return [(labels[i], values[i]) for i in order.tolist()]

@@ -9,13 +9,15 @@ their row-aligned sentence feature matrices.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
 from palaver.nlu.training_data import NLUTrainingData, TrainingExample
+
+if TYPE_CHECKING:  # scipy is imported only when training (see ``feature_matrix``)
+    from scipy import sparse
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -91,6 +93,8 @@ class TrainingBatch:
 
     def feature_matrix(self) -> sparse.csr_matrix:
         """All sentence features side by side (one row per example)."""
+        from scipy import sparse
+
         blocks = [sparse.csr_matrix(m) for m in self.sentence_features]
         if not blocks:
             return sparse.csr_matrix((len(self.examples), 0))
@@ -99,6 +103,8 @@ class TrainingBatch:
 
 def stack_vectors(vectors: list[SparseVector], dim: int) -> sparse.csr_matrix:
     """Stack per-message sparse vectors into a CSR matrix (one row each)."""
+    from scipy import sparse
+
     indptr = np.zeros(len(vectors) + 1, dtype=np.int64)
     np.cumsum([v.indices.size for v in vectors], out=indptr[1:])
     indices = np.concatenate([v.indices for v in vectors]) if vectors else np.zeros(0, np.int64)

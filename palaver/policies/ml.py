@@ -7,6 +7,11 @@ labels, previous action; active loop and slot features for the latest state). A 
 regression (:mod:`palaver.policies.softmax`), trained on all story trackers
 including augmented ones, scores every action; its probabilities are the
 confidences. A prediction is one sparse dot product: microseconds.
+
+At run time a bounded per-process cache maps a state window to its
+prediction: a deployed bot's conversations go through the same few windows
+again and again, and a hit returns exactly what the computation returned
+(the cache is not persisted with the model).
 """
 
 from __future__ import annotations
@@ -51,6 +56,10 @@ DEFAULT_MAX_HISTORY = 5
 UNBOUNDED_HISTORY_WINDOW = 10
 
 Features = tuple[list[int], list[float]]
+# Bounds of the per-process caches (cleared when full: a simple, O(1) policy).
+MAX_CACHED_WINDOWS = 8192
+MAX_CACHED_STATES = 8192
+_Scored = tuple[str, float, dict[str, float]]
 
 
 def state_features(state: FrozenState, *, latest: bool = True) -> list[tuple[str, float]]:
@@ -136,6 +145,8 @@ class LinearSequencePolicy(Policy):
             logger.info("%s: no story data; it will predict nothing", self.name)
             return
         self.vocabulary = self._vocabulary(examples)
+        self.__dict__.pop("_state_cache", None)  # built for another vocabulary
+        self.__dict__.pop("_window_cache", None)
         rows = [self._features(states) for states, _ in examples]
         labels = [action for _, action in examples]
         position = {name: i for i, name in enumerate(domain.action_names_or_texts)}
@@ -160,12 +171,40 @@ class LinearSequencePolicy(Policy):
         recent = list(states)[-self.max_history :]
         for position, state in enumerate(reversed(recent)):
             offset = position * width
-            for name, value in state_features(state, latest=position == 0):
-                index = self.vocabulary.get(name)
-                if index is not None:
-                    indices.append(offset + index)
-                    values.append(value)
+            for index, value in self._state_features(state, position == 0):
+                indices.append(offset + index)
+                values.append(value)
         return indices, values
+
+    def _state_features(self, state: FrozenState, latest: bool) -> list[tuple[int, float]]:
+        """Vocabulary indices and values of one state's known features (cached)."""
+        cache = self._runtime_cache("_state_cache")
+        key = (state, latest)
+        found: list[tuple[int, float]] | None = cache.get(key)
+        if found is None:
+            vocabulary = self.vocabulary
+            found = [
+                (vocabulary[name], value)
+                for name, value in state_features(state, latest=latest)
+                if name in vocabulary
+            ]
+            if len(cache) >= MAX_CACHED_STATES:
+                cache.clear()
+            cache[key] = found
+        return found
+
+    def _runtime_cache(self, name: str) -> dict[Any, Any]:
+        # Created lazily: models pickled before these caches existed lack them.
+        cache: dict[Any, Any] | None = self.__dict__.get(name)
+        if cache is None:
+            cache = self.__dict__[name] = {}
+        return cache
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_state_cache", None)
+        state.pop("_window_cache", None)
+        return state
 
     def _fit(self, rows: list[Features], labels: list[str]) -> None:
         n_features = len(self.vocabulary) * self.max_history
@@ -200,12 +239,30 @@ class LinearSequencePolicy(Policy):
         """The most probable action and its probability."""
         if not self.classes:
             return self.prediction({}, domain)
-        probs = self.probabilities(context.replay.ml_states(self.max_history))
-        best = int(np.argmax(probs))
+        action, confidence, probabilities = self._scored(
+            tuple(context.replay.ml_states(self.max_history))
+        )
         return PolicyPrediction(
-            self.classes[best],
-            float(probs[best]),
+            action,
+            confidence,
             self.name,
             policy_priority=self.priority,
-            probabilities=dict(zip(self.classes, probs.tolist(), strict=True)),
+            probabilities=dict(probabilities),
         )
+
+    def _scored(self, window: tuple[FrozenState, ...]) -> _Scored:
+        """Best action, its probability and all probabilities for a window (cached)."""
+        cache = self._runtime_cache("_window_cache")
+        found: _Scored | None = cache.get(window)
+        if found is None:
+            probs = self.probabilities(window)
+            best = int(np.argmax(probs))
+            found = (
+                self.classes[best],
+                float(probs[best]),
+                dict(zip(self.classes, probs.tolist(), strict=True)),
+            )
+            if len(cache) >= MAX_CACHED_WINDOWS:
+                cache.clear()
+            cache[window] = found
+        return found

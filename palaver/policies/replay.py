@@ -150,6 +150,7 @@ class Replay:
     initial: Snapshot | None = None
     version: int = 0
     _final_ml: tuple[int, FrozenState | None] = (-1, None)
+    _final_plain: tuple[int, FrozenState | None] = (-1, None)
 
     def __post_init__(self) -> None:
         if self.initial is None:
@@ -201,8 +202,16 @@ class Replay:
         else:
             indices = self.actions[-(last - 1) :]
         out = [state for i in indices if (state := self.frames[i].state) is not None]
-        out.append(self.state_of(self.current))
+        out.append(self._current_state())
         return out
+
+    def _current_state(self) -> FrozenState:
+        """``state_of(current)``, computed once per version (several policies ask)."""
+        version, state = self._final_plain
+        if version != self.version or state is None:
+            state = self.state_of(self.current)
+            self._final_plain = (self.version, state)
+        return state
 
     def ml_states(self, last: int | None = None) -> list[FrozenState]:
         """ML states (rule-only turns hidden); needs ``rule_only`` to be set."""
@@ -210,7 +219,10 @@ class Replay:
             raise ValueError("This replay does not track ML states (rule_only is None).")
         version, final = self._final_ml
         if version != self.version:
-            final = self._chain_step(self._last_chain(), self.current, hide=False).emitted
+            # As in ``_push``: the plain state is the ML state's base unless unset
+            # slots are omitted from plain states.
+            plain = None if self.omit_unset_slots else self._current_state()
+            final = self._chain_step(self._last_chain(), self.current, False, plain).emitted
             self._final_ml = (self.version, final)
         out: list[FrozenState] = [] if final is None else [final]
         for index in reversed(self.actions):
@@ -337,7 +349,11 @@ class Replay:
             return self._apply_action(snap, event)
         if isinstance(event, UserUttered):
             user = self.featurizer.user_sub_state(event)
-            return snap.but(message=event, user=user, followup=None)
+            # snap.but(message=event, user=user, followup=None), without the kwargs
+            return Snapshot(
+                snap.slots, snap.slot_mask, event, user, snap.prev_action,
+                snap.action_name, snap.loop, snap.loop_rejected, None,
+            )  # fmt: skip
         if isinstance(event, SlotSet):
             return self._apply_slot(snap, event)
         if isinstance(event, ActiveLoop):
@@ -357,7 +373,11 @@ class Replay:
             and snap.action_name == ACTION_LISTEN_NAME
         ):
             # Both change the latest message in place (as in Rasa); re-featurize it.
-            return snap.but(user=self.featurizer.user_sub_state(snap.message))
+            return Snapshot(
+                snap.slots, snap.slot_mask, snap.message,
+                self.featurizer.user_sub_state(snap.message), snap.prev_action,
+                snap.action_name, snap.loop, snap.loop_rejected, snap.followup,
+            )  # fmt: skip
         return snap
 
     @staticmethod
@@ -366,12 +386,12 @@ class Replay:
         rejected = snap.loop_rejected
         if snap.active_loop_name is not None and event.action_name == snap.active_loop_name:
             rejected = False
-        return snap.but(
-            prev_action=action_sub_state(event.action_name, event.action_text),
-            action_name=name,
-            loop_rejected=rejected,
-            followup=None,
-        )
+        # snap.but(prev_action=..., action_name=name, loop_rejected=rejected, followup=None)
+        return Snapshot(
+            snap.slots, snap.slot_mask, snap.message, snap.user,
+            action_sub_state(event.action_name, event.action_text), name, snap.loop,
+            rejected, None,
+        )  # fmt: skip
 
     def _apply_slot(self, snap: Snapshot, event: SlotSet) -> Snapshot:
         index = self.featurizer.slot_index.get(event.key)

@@ -85,6 +85,8 @@ DO_NOT_PREDICT_LOOP_ACTION = "do_not_predict_loop_action"
 DEFAULT_RULES = "predicting default action with intent "
 LOOP_RULES = "handling active loops and forms - "
 LOOP_RULES_SEPARATOR = " - "
+# Run-time decisions remembered per (latest states, active loop); cleared when full.
+MAX_CACHED_DECISIONS = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,7 @@ class RulePolicy(Policy):
 
             analysis = RuleAnalysis(self, domain, featurizer)
             self.rules_not_in_stories = analysis.run(rule_trackers, originals)
+        self.__dict__.pop("_decisions", None)  # decided with the rules before training
 
     def _check_rule_restriction(self, rule_trackers: Sequence[TrainingTracker]) -> None:
         too_long = [
@@ -254,11 +257,9 @@ class RulePolicy(Policy):
         if from_text.action is not None:
             return replace(from_text, is_end_to_end=True)
         from_intent = self._from_rules(context, use_text=False, need_source=need_source)
-        return replace(
-            from_intent,
-            returning_from_unhappy_path=from_text.returning_from_unhappy_path
-            or from_intent.returning_from_unhappy_path,
-        )
+        if from_intent.returning_from_unhappy_path or not from_text.returning_from_unhappy_path:
+            return from_intent  # unchanged: skip the copy
+        return replace(from_intent, returning_from_unhappy_path=True)
 
     @staticmethod
     def _default_action(context: TurnContext) -> str | None:
@@ -298,11 +299,31 @@ class RulePolicy(Policy):
         if use_text and context.latest_action_name != ACTION_LISTEN_NAME:
             return _NOTHING
         frozen = self._conversation(context, use_text=use_text, need_source=need_source)
+        loop = context.active_loop_name
+        if need_source:  # training: the source of a miss depends on the whole conversation
+            return self._match(frozen, loop, need_source=True)
+        # At run time the decision depends only on the latest states and the loop, and a
+        # deployed bot meets the same few of those again and again: remember them.
+        cache: dict[tuple[tuple[FrozenState, ...], str | None], RuleDecision] | None
+        cache = self.__dict__.get("_decisions")
+        if cache is None:
+            cache = self.__dict__["_decisions"] = {}
+        key = (tuple(frozen), loop)
+        decision = cache.get(key)
+        if decision is None:
+            decision = self._match(frozen, loop, need_source=False)
+            if len(cache) >= MAX_CACHED_DECISIONS:
+                cache.clear()
+            cache[key] = decision
+        return decision
+
+    def _match(
+        self, frozen: list[FrozenState], loop: str | None, *, need_source: bool
+    ) -> RuleDecision:
         conversation = [thaw(s) for s in frozen]
         best = RuleIndex.best(self.rules.matching(conversation))
         predicted = best.value if best is not None else None
         returning = False
-        loop = context.active_loop_name
         if loop is not None:
             conditions = {rule.value for rule in self.unhappy.matching(conversation)}
             # A general rule predicted action_listen inside the loop: go back to the loop.
@@ -325,6 +346,7 @@ class RulePolicy(Policy):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
+        state.pop("_decisions", None)
         state["rules"] = self.rules.lookup
         state["unhappy"] = self.unhappy.lookup
         return state

@@ -1,11 +1,13 @@
 """PostgreSQL tracker store (asyncpg, pooled).
 
 Schema and migrations: ``palaver.stores.sql_common``. An append is one
-transaction of two statements: an upsert of the conversation row (fence check,
-``seq`` allocation, latest-session pointer; it locks the row, so writers of one
-conversation are serialised) and one multi-row ``INSERT ... SELECT unnest(...)``
-of the new events. A load is one statement: the conversation row joined to an
-index range scan of its events from ``session_start`` on.
+statement, hence one round trip and one transaction: an upsert of the
+conversation row (fence check, ``seq`` allocation, latest-session pointer; it
+locks the row, so writers of one conversation are serialised) whose RETURNING
+feeds one multi-row ``INSERT ... SELECT unnest(...)`` of the new events. A load
+is one statement: the conversation row joined to an index range scan of its
+events from ``session_start`` on. ``version`` reads the conversation row only.
+Pooled connections are not reset between queries (see ``_keep_session``).
 """
 
 from __future__ import annotations
@@ -69,30 +71,48 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.QueryCanceledError,  # statement_timeout
 )
 
-_APPEND_CONVERSATION = f"""
-INSERT INTO {CONVERSATIONS_TABLE} AS c (sender_id, total_events, session_start, fence)
-VALUES ($1, $2, COALESCE($3::bigint, 0), $4::bigint)
-ON CONFLICT (sender_id) DO UPDATE SET
-    total_events = c.total_events + EXCLUDED.total_events,
-    session_start = CASE WHEN $3::bigint IS NULL THEN c.session_start
-                         ELSE c.total_events + $3::bigint END,
-    fence = GREATEST(c.fence, EXCLUDED.fence)
-WHERE $4::bigint IS NULL OR c.fence IS NULL OR c.fence <= $4::bigint
-RETURNING total_events - $2 AS first_seq
-"""
-
-_APPEND_EVENTS = f"""
-INSERT INTO {EVENTS_TABLE}
-    (sender_id, seq, type_name, timestamp, intent_name, action_name, data)
-SELECT $1, $2::bigint + t.ord - 1, t.type_name, t.ts, t.intent_name, t.action_name, t.data
-FROM unnest($3::text[], $4::float8[], $5::text[], $6::text[], $7::json[])
-    WITH ORDINALITY AS t(type_name, ts, intent_name, action_name, data, ord)
+# One statement, so one round trip and its own transaction: the upsert of the
+# conversation row (fence check, ``seq`` allocation, latest-session pointer; it
+# locks the row, so writers of one conversation are serialised) feeds the
+# multi-row insert of the events through its RETURNING. A refused fence makes
+# the upsert return no row, so nothing is inserted and ``first_seq`` is NULL.
+_APPEND = f"""
+WITH conversation AS (
+    INSERT INTO {CONVERSATIONS_TABLE} AS c (sender_id, total_events, session_start, fence)
+    VALUES ($1, $2, COALESCE($3::bigint, 0), $4::bigint)
+    ON CONFLICT (sender_id) DO UPDATE SET
+        total_events = c.total_events + EXCLUDED.total_events,
+        session_start = CASE WHEN $3::bigint IS NULL THEN c.session_start
+                             ELSE c.total_events + $3::bigint END,
+        fence = GREATEST(c.fence, EXCLUDED.fence)
+    WHERE $4::bigint IS NULL OR c.fence IS NULL OR c.fence <= $4::bigint
+    RETURNING c.total_events - $2 AS first_seq
+), inserted AS (
+    INSERT INTO {EVENTS_TABLE}
+        (sender_id, seq, type_name, timestamp, intent_name, action_name, data)
+    SELECT $1, conversation.first_seq + t.ord - 1, t.type_name, t.ts, t.intent_name,
+           t.action_name, t.data
+    FROM conversation,
+         unnest($5::text[], $6::float8[], $7::text[], $8::text[], $9::json[])
+             WITH ORDINALITY AS t(type_name, ts, intent_name, action_name, data, ord)
+    RETURNING 1
+)
+SELECT (SELECT first_seq FROM conversation), (SELECT count(*) FROM inserted)
 """
 
 _SELECT_FENCE = f"SELECT fence FROM {CONVERSATIONS_TABLE} WHERE sender_id = $1"
 _SELECT_VERSION = f"SELECT total_events, fence FROM {CONVERSATIONS_TABLE} WHERE sender_id = $1"
 _DELETE_CONVERSATION = f"DELETE FROM {CONVERSATIONS_TABLE} WHERE sender_id = $1"
 _DELETE_EVENTS = f"DELETE FROM {EVENTS_TABLE} WHERE sender_id = $1"
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool reset: nothing to undo (asyncpg still rolls back an open transaction first).
+
+    The store never changes session state (no SET, LISTEN, cursors or session
+    advisory locks), so asyncpg's default reset (``pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL``) would only add a round trip per query.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +281,7 @@ class PostgresTrackerStore:
                 min_size=self.settings.pool_min_size,
                 max_size=self.settings.pool_max_size,
                 command_timeout=self.settings.command_timeout,
+                reset=_keep_session,
             )
         try:
             with self._errors("migrate", None):
@@ -332,22 +353,25 @@ class PostgresTrackerStore:
         pool = self._require_pool()
         offset = session_start_offset(encoded)
         with self._errors("append", sender_id):
-            async with pool.acquire() as conn, conn.transaction():
-                first_seq = await conn.fetchval(
-                    _APPEND_CONVERSATION, sender_id, len(encoded), offset, fence
-                )
-                if first_seq is None:
-                    stored = await conn.fetchval(_SELECT_FENCE, sender_id)
-                    raise stale_write(sender_id, stored, fence)
-                await conn.execute(
-                    _APPEND_EVENTS,
-                    sender_id,
-                    first_seq,
-                    [e.type_name for e in encoded],
-                    [e.timestamp for e in encoded],
-                    [e.intent_name for e in encoded],
-                    [e.action_name for e in encoded],
-                    [e.text for e in encoded],
+            row = await pool.fetchrow(
+                _APPEND,
+                sender_id,
+                len(encoded),
+                offset,
+                fence,
+                [e.type_name for e in encoded],
+                [e.timestamp for e in encoded],
+                [e.intent_name for e in encoded],
+                [e.action_name for e in encoded],
+                [e.text for e in encoded],
+            )
+            if row is None or row[0] is None:
+                stored = await pool.fetchval(_SELECT_FENCE, sender_id)
+                raise stale_write(sender_id, stored, fence)
+            if row[1] != len(encoded):  # cannot happen: the statement is atomic
+                raise StoreError(
+                    f"PostgreSQL tracker store stored {row[1]} of {len(encoded)} events "
+                    f"for conversation '{sender_id}'."
                 )
 
     async def keys(self) -> AsyncIterator[str]:
