@@ -23,6 +23,9 @@ class LoadedModel:
     nlu: Any | None
     policies: Any
     archive: Path | None = None
+    # Parsing takes milliseconds (a neural sentence encoder): run it in a worker
+    # thread so the event loop keeps serving other conversations meanwhile.
+    parse_in_thread: bool = False
 
     def parse(self, text: str, message_id: str | None = None) -> dict[str, Any]:
         """Rasa parse JSON for ``text`` (an empty result without an NLU model)."""
@@ -64,5 +67,19 @@ def load_model(archive: Path) -> LoadedModel:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return LoadedModel(
-        metadata=metadata, domain=domain, nlu=nlu, policies=policies, archive=archive
+        metadata=metadata,
+        domain=domain,
+        nlu=nlu,
+        policies=policies,
+        archive=archive,
+        parse_in_thread=_has_slow_components(nlu),
     )
+
+
+# NLU components whose parse costs milliseconds rather than microseconds.
+SLOW_COMPONENTS = frozenset({"PretrainedEmbeddingFeaturizer"})
+
+
+def _has_slow_components(nlu: Any) -> bool:
+    components = getattr(nlu, "components", None) or []
+    return any(type(c).__name__ in SLOW_COMPONENTS for c in components)

@@ -536,7 +536,12 @@ class MessageProcessor:
     async def _log_user_message(
         self, tracker: DialogueStateTracker, model: LoadedModel, message: UserMessage
     ) -> None:
-        parse_data = message.parse_data or self.parse(model, message)
+        if message.parse_data is not None:
+            parse_data = message.parse_data
+        elif model.parse_in_thread:
+            parse_data = await asyncio.to_thread(self.parse, model, message)
+        else:
+            parse_data = self.parse(model, message)
         tracker.update(
             UserUttered(
                 text=message.text,

@@ -167,3 +167,26 @@ async def test_carry_over_slots_across_sessions(formbot: Conversation) -> None:
         max(i for i, e in enumerate(tracker.events) if isinstance(e, SessionStarted)) :
     ]
     assert not any(isinstance(e, SlotSet) and e.key == "cuisine" for e in after_new_session)
+
+
+async def test_slow_nlu_is_parsed_off_the_event_loop(moodbot_archive: Path) -> None:
+    import dataclasses
+    import threading
+
+    conversation = await Conversation.start(moodbot_archive)
+    try:
+        runtime = conversation.runtime
+        model = runtime.model
+        seen: list[bool] = []
+        original = model.nlu.parse
+
+        def parse(text: str, **kwargs: object) -> dict[str, object]:
+            seen.append(threading.current_thread() is threading.main_thread())
+            return original(text, **kwargs)  # type: ignore[no-any-return]
+
+        model.nlu.parse = parse  # this runtime's own model instance
+        runtime.swap_model(dataclasses.replace(model, parse_in_thread=True), "test")
+        assert await conversation.say("t", "hello") == ["Hey! How are you?"]
+        assert seen == [False]
+    finally:
+        await conversation.stop()
