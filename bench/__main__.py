@@ -17,6 +17,7 @@ import contextlib
 import logging
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -51,8 +52,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
+    # SIGTERM unwinds like Ctrl-C, so every server and service started is stopped.
+    signal.signal(signal.SIGTERM, _terminate)
     args = parse_args(argv)
     names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
     unknown = [n for n in names if n not in SCENARIOS]

@@ -14,8 +14,10 @@ import contextlib
 import statistics
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
+from bench.load import run_load
 from bench.procs import palaver_server
 from bench.runner import Context, Row, measure
 from bench.scenarios.hot import _pct
@@ -61,9 +63,17 @@ def run(ctx: Context) -> list[Row]:
         for connections in (REPLICAS, 32):
             runs, wait_runs = [], []
             for _ in range(ctx.settings.repeats):
+                urls = [s.url for s in servers]
+                # Warm up on another conversation: only the measured run's turns count.
+                warm = ctx.spec(
+                    urls, connections, senders="one", hot_sender=f"lw-warm-{uuid.uuid4().hex[:6]}"
+                )
+                if warm.warmup > 0:
+                    run_load(replace(warm, duration=warm.warmup, warmup=0.0), ctx.wrk)
                 hot = f"lockwait-{uuid.uuid4().hex[:6]}"
-                spec = ctx.spec([s.url for s in servers], connections, senders="one",
-                                hot_sender=hot)  # fmt: skip
+                spec = replace(
+                    ctx.spec(urls, connections, senders="one", hot_sender=hot), warmup=0.0
+                )
                 since = time.time()
                 result = measure(ctx, servers, spec)
                 until = time.time()
