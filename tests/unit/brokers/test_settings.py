@@ -36,6 +36,14 @@ def test_kafka_accepts_a_list_of_urls_and_string_values() -> None:
     assert settings.acks == 1
 
 
+def test_kafka_linger_ms_defaults_to_a_few_ms_and_is_validated() -> None:
+    assert KafkaSettings.from_config({"url": "b:9092"}).linger_ms == 5
+    assert KafkaSettings.from_config({"url": "b:9092", "linger_ms": "0"}).linger_ms == 0
+    with pytest.raises(ConfigError) as info:
+        KafkaSettings.from_config({"url": "b:9092", "linger_ms": -1})
+    assert "'linger_ms'" in str(info.value) and "-1" in str(info.value)
+
+
 def test_kafka_sasl_username_implies_rasa_default_protocol() -> None:
     settings = KafkaSettings.from_config(
         {"url": "b:9092", "sasl_username": "user", "sasl_password": "pw"}
