@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from palaver.nlg.base import NaturalLanguageGenerator
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass's __init__ costs ~10x more (object.__setattr__
+# per field) and this one is built several times per message. Treat it as
+# immutable; unsafe_hash keeps it hashable as before.
+@dataclass(unsafe_hash=True)
 class ActionContext:
     """Everything an action may use besides the tracker and the domain.
 

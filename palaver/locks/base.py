@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs ~10x more (object.__setattr__
+# per field) and this one is built several times per message. Treat it as
+# immutable; unsafe_hash keeps it hashable as before.
+@dataclass(slots=True, unsafe_hash=True)
 class LockHandle:
     """Held while a conversation is being processed.
 

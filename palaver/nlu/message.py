@@ -23,7 +23,10 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs ~10x more (object.__setattr__
+# per field) and this one is built several times per message. Treat it as
+# immutable; unsafe_hash keeps it hashable as before.
+@dataclass(slots=True, unsafe_hash=True)
 class Token:
     """A token of the message text with its character offsets."""
 
@@ -32,7 +35,10 @@ class Token:
     end: int
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs ~10x more (object.__setattr__
+# per field) and this one is built several times per message. Treat it as
+# immutable; unsafe_hash keeps it hashable as before.
+@dataclass(slots=True, unsafe_hash=True)
 class SparseVector:
     """One message's sparse sentence features from one featurizer."""
 

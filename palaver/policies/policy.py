@@ -26,7 +26,10 @@ from palaver.policies.states import DomainLike, FrozenState, StateFeaturizer
 Example = tuple[tuple[FrozenState, ...], str]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs ~10x more (object.__setattr__
+# per field) and this one is built several times per message. Treat it as
+# immutable; unsafe_hash keeps it hashable as before.
+@dataclass(slots=True, unsafe_hash=True)
 class PolicyPrediction:
     """The next action chosen by a policy (or the ensemble).
 
@@ -160,6 +163,8 @@ def best_action(scores: Mapping[str, float], domain: DomainLike) -> tuple[str, f
         names = domain.action_names_or_texts
         return (names[0] if names else ACTION_LISTEN_NAME), 0.0
     candidates = [name for name, score in scores.items() if score == top]
+    if len(candidates) == 1:
+        return candidates[0], top
     fallback_index = len(domain.action_names_or_texts)
 
     def position(name: str) -> int:

@@ -73,7 +73,10 @@ class RuleOnlyData:
     loops: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs ~10x more (object.__setattr__
+# per field) and this one is built several times per message. Treat it as
+# immutable; unsafe_hash keeps it hashable as before.
+@dataclass(slots=True, unsafe_hash=True)
 class Snapshot:
     """The replayed tracker state after some event (immutable, shared between frames)."""
 
@@ -110,7 +113,10 @@ class Snapshot:
         )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs ~10x more (object.__setattr__
+# per field) and this one is built several times per message. Treat it as
+# immutable; unsafe_hash keeps it hashable as before.
+@dataclass(slots=True, unsafe_hash=True)
 class _MLChain:
     """Rasa's running variables of ``states_for_tracker_history(ignore_rule_only_turns)``."""
 
