@@ -68,6 +68,26 @@ class StaleWriteError(StoreError):
     """A save was refused because a newer lock holder owns the conversation (fencing)."""
 
 
+class ConversationChangedError(StaleWriteError):
+    """A save was refused because the conversation changed since the writer loaded it.
+
+    The store holds ``actual`` events, not the ``expected`` ones the writer's
+    view was built from (a lock expired and another writer appended meanwhile).
+    Nothing was written, so the writer may reload and redo its work.
+    """
+
+    retriable = True
+
+    def __init__(self, conversation_id: str, expected: int, actual: int) -> None:
+        self.conversation_id = conversation_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"Append to conversation '{conversation_id}' refused: it was loaded with "
+            f"{expected} stored events but now has {actual} (another writer appended meanwhile)."
+        )
+
+
 class LockError(PalaverError):
     """A conversation lock failed."""
 

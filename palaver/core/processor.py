@@ -60,6 +60,7 @@ from palaver.core.tracker_cache import TrackerCache
 from palaver.errors import (
     ActionExecutionError,
     ActionRejectedError,
+    ConversationChangedError,
     LockLostError,
     LockTimeoutError,
 )
@@ -254,6 +255,26 @@ def bot_message(event: BotUttered) -> dict[str, Any]:
     return message
 
 
+# How often a message turn runs when the store refuses it because the
+# conversation changed since it was loaded: only when a lock expired under a
+# slow turn and its holder stored that turn meanwhile. Nothing of the refused
+# turn was stored or sent, so it runs again on the reloaded conversation; but
+# its custom actions run again too, so the number stays small.
+TURN_ATTEMPTS = 2
+
+
+def _redo_or_give_up(exc: ConversationChangedError, attempt: int) -> None:
+    """Log that a refused turn runs again, or re-raise after the last attempt (409)."""
+    if attempt >= TURN_ATTEMPTS:
+        raise exc
+    logger.warning(
+        "conversation %s changed while a turn ran (loaded with %d stored events, now %d: "
+        "a lock expired?); nothing was stored, running the turn again on the reloaded "
+        "conversation (attempt %d of %d)",
+        exc.conversation_id, exc.expected, exc.actual, attempt + 1, TURN_ATTEMPTS,
+    )  # fmt: skip
+
+
 class MessageProcessor:
     """Handles messages for one runtime (model, stores, locks, broker, actions)."""
 
@@ -320,14 +341,23 @@ class MessageProcessor:
                             "wait_ms": round((time.perf_counter() - started) * 1000, 3),
                         },
                     }
-                tracker, loaded, older = await self._load_for_turn(message.sender_id, model)
-                await self._update_session(tracker, model, output.name(), message.metadata)
-                await self._log_user_message(tracker, model, message)
-                if self._should_handle(tracker):
-                    await self._run_extract_slots(tracker, model, output.name(), message.metadata)
-                    await self._prediction_loop(tracker, model, output.name(), message.metadata)
-                new_events = tracker.events[loaded:]
-                await self._persist_to_the_end(message.sender_id, new_events, handle.fence)
+                for attempt in range(1, TURN_ATTEMPTS + 1):
+                    tracker, loaded, older = await self._load_for_turn(message.sender_id, model)
+                    await self._update_session(tracker, model, output.name(), message.metadata)
+                    await self._log_user_message(tracker, model, message)
+                    if self._should_handle(tracker):
+                        await self._run_extract_slots(
+                            tracker, model, output.name(), message.metadata
+                        )
+                        await self._prediction_loop(tracker, model, output.name(), message.metadata)
+                    new_events = tracker.events[loaded:]
+                    try:
+                        await self._persist_to_the_end(
+                            message.sender_id, new_events, handle.fence, older + loaded
+                        )
+                        break
+                    except ConversationChangedError as exc:
+                        _redo_or_give_up(exc, attempt)
                 self._trackers.put(message.sender_id, tracker, model, older, handle.fence)
                 result = TurnResult(tracker, list(new_events))
                 for bot in result.bot_messages:
@@ -448,26 +478,39 @@ class MessageProcessor:
         return tracker, len(tracker.events)
 
     async def _persist_to_the_end(
-        self, sender_id: str, events: Sequence[Event], fence: int | None
+        self,
+        sender_id: str,
+        events: Sequence[Event],
+        fence: int | None,
+        expected_total: int | None = None,
     ) -> None:
         """``_persist``, finished even if the request is cancelled meanwhile.
 
         A client that hangs up must not leave a turn stored but unpublished;
         the conversation's lock stays held until both are done.
         """
-        task = asyncio.ensure_future(self._persist(sender_id, events, fence))
+        task = asyncio.ensure_future(self._persist(sender_id, events, fence, expected_total))
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
             await task
             raise
 
-    async def _persist(self, sender_id: str, events: Sequence[Event], fence: int | None) -> None:
+    async def _persist(
+        self,
+        sender_id: str,
+        events: Sequence[Event],
+        fence: int | None,
+        expected_total: int | None = None,
+    ) -> None:
+        """Append (checked against ``fence`` and, if given, the loaded event count), publish."""
         if not events:
             return
         dicts = [e.as_dict() for e in events]
         assert self.runtime.tracker_store is not None
-        await self.runtime.tracker_store.append(sender_id, dicts, fence=fence)
+        await self.runtime.tracker_store.append(
+            sender_id, dicts, fence=fence, expected_total=expected_total
+        )
         if self.runtime.broker is not None:
             # Still under the conversation's lock: the broker's queue sees the
             # turns of one conversation in order.

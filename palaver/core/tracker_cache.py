@@ -4,7 +4,10 @@ Rebuilding a tracker from stored events costs O(session) per message; with
 the cache a turn costs O(new events). An entry is valid only while the store
 still holds exactly what this process wrote last (same event count and
 fence); the processor checks that under the conversation's lock, so another
-replica's write, an API edit or an import simply causes a reload.
+replica's write, an API edit or an import simply causes a reload. The count
+is also what the processor passes to ``append`` as ``expected_total``: a write
+that slips in after the check (the lock expired under a slow turn) makes the
+store refuse the turn instead of storing it after events it never saw.
 """
 
 from __future__ import annotations

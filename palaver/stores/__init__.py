@@ -8,6 +8,7 @@ Backends import their driver only when chosen, so each stays an optional extra
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -95,7 +96,27 @@ def _dynamo(config: Mapping[str, Any]) -> TrackerStore:
 
 
 def _is_tracker_store(candidate: object) -> bool:
-    return isinstance(candidate, TrackerStore)
+    """The Protocol check, plus the one keyword a class written for an older Palaver lacks.
+
+    Raises:
+        ConfigError: ``append`` does not take ``expected_total``.
+    """
+    if not isinstance(candidate, TrackerStore):
+        return False
+    try:
+        parameters = inspect.signature(candidate.append).parameters
+    except (TypeError, ValueError):  # no signature to read (a C callable): trust it
+        return True
+    takes_keywords = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    if "expected_total" not in parameters and not takes_keywords:
+        raise ConfigError(
+            f"Custom tracker store {type(candidate).__module__}.{type(candidate).__qualname__}: "
+            "append() must accept the keyword argument expected_total (the event count "
+            "the processor loaded; refuse the append with "
+            "palaver.errors.ConversationChangedError when the conversation has another "
+            "count). See palaver.stores.base.TrackerStore.append."
+        )
+    return True
 
 
 TRACKER_STORES: Registry[TrackerStore] = Registry(

@@ -76,6 +76,7 @@ class TrackerStore(Protocol):
         events: Sequence[EventDict],
         *,
         fence: int | None = None,
+        expected_total: int | None = None,
     ) -> None:
         """Append ``events`` atomically (all or none).
 
@@ -83,6 +84,16 @@ class TrackerStore(Protocol):
         A store that supports fencing refuses, with ``StaleWriteError``, an
         append whose fence is lower than the highest fence it has already
         accepted for this conversation.
+
+        ``expected_total`` is the ``total_events`` of the ``load`` the writer's
+        view was built from (0 for a conversation it found empty). When given,
+        the store checks, atomically with the write, that the conversation
+        still has exactly that many events in all sessions (a missing
+        conversation has 0), and otherwise refuses with
+        ``ConversationChangedError`` (a ``StaleWriteError``) naming both counts.
+        A refused append writes nothing. When both checks fail, the fence
+        refusal wins: a writer that lost its lock must not redo its work.
+        An empty ``events`` writes nothing and checks nothing.
         """
         ...
 

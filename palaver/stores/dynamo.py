@@ -7,10 +7,15 @@ One table, partition key ``sender_id`` (S), sort key ``seq`` (N):
   (``seq`` of the latest ``session_started``), ``fence`` and ``rev`` (a random
   revision token).
 
-An append is a ``TransactWriteItems`` that puts the events and replaces the
-meta item on condition that ``rev`` is unchanged since it was read
-(optimistic concurrency, retried a few times on conflict); the fence is checked
-against that same read, so a stale writer is refused atomically. The
+An append with ``expected_total`` (the processor's) is one
+``TransactWriteItems`` that puts the events and updates the meta item on
+condition that ``total`` is the expected count and ``fence`` is not higher
+than ours, so a stale writer is refused atomically without a read first.
+An append without it (imports, the fail-safe replay) reads the meta item,
+then puts the events and replaces the meta item on condition that ``rev`` is
+unchanged since that read (optimistic concurrency, retried a few times on
+conflict); the fence is checked against that same read. Every meta write
+changes ``rev``, so the two kinds of append exclude each other. The
 ``ClientRequestToken`` makes botocore's own retries idempotent. A load reads
 the meta item and queries ``seq BETWEEN session_start AND total - 1`` only.
 
@@ -47,6 +52,7 @@ from palaver.stores.memory import (
     decode_event,
     encode_events,
     mask,
+    refusal,
     retry_unavailable,
     session_start_offset,
 )
@@ -272,7 +278,12 @@ class DynamoTrackerStore:
         return ConversationVersion(meta.total, meta.fence)
 
     async def append(
-        self, sender_id: str, events: Sequence[EventDict], *, fence: int | None = None
+        self,
+        sender_id: str,
+        events: Sequence[EventDict],
+        *,
+        fence: int | None = None,
+        expected_total: int | None = None,
     ) -> None:
         encoded = encode_events(sender_id, events)
         if not encoded:
@@ -280,7 +291,93 @@ class DynamoTrackerStore:
         client = self._require_client()
         with self._errors("append", sender_id):
             for chunk in _transaction_chunks(encoded):
-                await self._append_chunk(client, sender_id, chunk, fence)
+                if expected_total is None:
+                    await self._append_chunk(client, sender_id, chunk, fence)
+                else:
+                    await self._append_expected(client, sender_id, chunk, fence, expected_total)
+                    expected_total += len(chunk)
+
+    async def _append_expected(
+        self,
+        client: Any,
+        sender_id: str,
+        chunk: list[EncodedEvent],
+        fence: int | None,
+        expected_total: int,
+    ) -> None:
+        """Write a chunk on condition that the meta item has ``expected_total`` and our fence.
+
+        The writer knows the count, so nothing is read first: the normal case
+        is one ``TransactWriteItems``. A refusal is explained by reading the
+        meta item back.
+        """
+        meta_update = self._meta_update(
+            sender_id, len(chunk), session_start_offset(chunk), fence, expected_total
+        )
+        items = [{"Update": meta_update}, *self._event_puts(sender_id, chunk, expected_total)]
+        for attempt in range(_MAX_CONFLICT_RETRIES):
+            try:
+                await client.transact_write_items(
+                    TransactItems=items, ClientRequestToken=uuid.uuid4().hex
+                )
+                return
+            except client.exceptions.TransactionCanceledException as exc:
+                reasons = {r.get("Code") for r in exc.response.get("CancellationReasons", [])}
+                if not reasons & {"ConditionalCheckFailed", "TransactionConflict"}:
+                    raise
+            meta = await self._meta(client, sender_id)
+            actual = meta.total if meta is not None else 0
+            stored_fence = meta.fence if meta is not None else None
+            if actual != expected_total or (
+                fence is not None and stored_fence is not None and stored_fence > fence
+            ):
+                raise refusal(sender_id, fence, stored_fence, expected_total, actual)
+            # Still as expected: a concurrent transaction had not committed yet.
+            await asyncio.sleep(0.01 * 2**attempt)
+        raise StoreError(
+            f"Append to conversation '{sender_id}' lost {_MAX_CONFLICT_RETRIES} races with "
+            "concurrent writers in a row (are appends not serialised by the lock store?)."
+        )
+
+    def _meta_update(
+        self,
+        sender_id: str,
+        count: int,
+        offset: int | None,
+        fence: int | None,
+        expected_total: int,
+    ) -> dict[str, Any]:
+        """The meta item's conditional update for an append of ``count`` events."""
+        names = {"#total": "total", "#start": "session_start", "#rev": "rev"}
+        values: dict[str, Any] = {
+            ":expected": {"N": str(expected_total)},
+            ":total": {"N": str(expected_total + count)},
+            ":rev": {"S": uuid.uuid4().hex},
+        }
+        sets = ["#total = :total", "#rev = :rev"]
+        if offset is None:
+            sets.append("#start = if_not_exists(#start, :zero)")
+            values[":zero"] = {"N": "0"}
+        else:
+            sets.append("#start = :start")
+            values[":start"] = {"N": str(expected_total + offset)}
+        # A missing meta item is a conversation with no events.
+        condition = "#total = :expected"
+        if expected_total == 0:
+            condition = "(attribute_not_exists(#total) OR #total = :expected)"
+        if fence is not None:
+            names["#fence"] = "fence"
+            values[":fence"] = {"N": str(fence)}
+            sets.append("#fence = :fence")
+            condition += " AND (attribute_not_exists(#fence) OR #fence <= :fence)"
+        return {
+            "TableName": self.settings.table_name,
+            "Key": {"sender_id": {"S": sender_id}, "seq": {"N": str(_META_SEQ)}},
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
 
     async def _append_chunk(
         self, client: Any, sender_id: str, chunk: list[EncodedEvent], fence: int | None
@@ -335,22 +432,26 @@ class DynamoTrackerStore:
         else:
             put_meta["ConditionExpression"] = "rev = :rev"
             put_meta["ExpressionAttributeValues"] = {":rev": {"S": meta.rev}}
-        items: list[dict[str, Any]] = [{"Put": put_meta}]
-        for position, event in enumerate(chunk):
-            items.append(
-                {
-                    "Put": {
-                        "TableName": table,
-                        "Item": {
-                            "sender_id": {"S": sender_id},
-                            "seq": {"N": str(total + position)},
-                            "type_name": {"S": event.type_name},
-                            "data": {"S": event.text},
-                        },
-                    }
+        return [{"Put": put_meta}, *self._event_puts(sender_id, chunk, total)]
+
+    def _event_puts(
+        self, sender_id: str, chunk: list[EncodedEvent], first_seq: int
+    ) -> list[dict[str, Any]]:
+        table = self.settings.table_name
+        return [
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": {
+                        "sender_id": {"S": sender_id},
+                        "seq": {"N": str(first_seq + position)},
+                        "type_name": {"S": event.type_name},
+                        "data": {"S": event.text},
+                    },
                 }
-            )
-        return items
+            }
+            for position, event in enumerate(chunk)
+        ]
 
     async def keys(self) -> AsyncIterator[str]:
         client = self._require_client()

@@ -25,6 +25,17 @@ rest stays in the fallback and the probe continues. Then the mode goes back to
 append's outcome was unknown (the connection died after the primary
 committed), its events may end up in the primary twice.
 
+``append``'s ``expected_total`` (the event count the writer loaded) is checked
+by whichever store serves the append, like ``load``: in primary mode by the
+primary, in fallback mode by the fallback, against its own copy of the
+conversation. A conversation the fallback does not hold yet is the exception:
+its writer loaded it from the primary before the outage, and that count
+cannot be checked while the primary is down, so the append is accepted as
+before (the replay puts it after the primary's events). A turn loaded from
+the fallback and appended after the replay is refused by the primary (its
+count now includes the primary's events), so the processor redoes it on the
+whole conversation. The replay itself appends without ``expected_total``.
+
 ``version()`` (the optional ``VersionedStore`` capability) follows the same
 mode as ``load``, so a tracker cached from the primary is not reused while the
 fallback serves (and vice versa). The wrapper has the capability only when
@@ -163,12 +174,19 @@ class FailSafeTrackerStore:
         return await self._fallback.load(sender_id, full=full)
 
     async def append(
-        self, sender_id: str, events: Sequence[EventDict], *, fence: int | None = None
+        self,
+        sender_id: str,
+        events: Sequence[EventDict],
+        *,
+        fence: int | None = None,
+        expected_total: int | None = None,
     ) -> None:
         await self._not_replaying.wait()
         if self._mode == "primary":
             try:
-                await self.primary.append(sender_id, events, fence=fence)
+                await self.primary.append(
+                    sender_id, events, fence=fence, expected_total=expected_total
+                )
                 return
             except StoreUnavailableError as exc:
                 self._switch_to_fallback(exc)
@@ -177,7 +195,11 @@ class FailSafeTrackerStore:
                 f"Tracker store unavailable and its in-memory fallback is full "
                 f"({self.max_fallback_events} events); conversation '{sender_id}' not saved."
             )
-        await self._fallback.append(sender_id, events, fence=fence)
+        if not self._fallback.holds(sender_id):
+            # The writer loaded the conversation from the primary before it went
+            # down; that count cannot be checked now (see the module docstring).
+            expected_total = None
+        await self._fallback.append(sender_id, events, fence=fence, expected_total=expected_total)
 
     async def keys(self) -> AsyncIterator[str]:
         await self._not_replaying.wait()

@@ -20,7 +20,13 @@ from typing import Any, Self, TypeVar
 
 import orjson
 
-from palaver.errors import ConfigError, StaleWriteError, StoreError, StoreUnavailableError
+from palaver.errors import (
+    ConfigError,
+    ConversationChangedError,
+    StaleWriteError,
+    StoreError,
+    StoreUnavailableError,
+)
 from palaver.stores.base import ConversationVersion, EventDict, StoredConversation
 
 SESSION_STARTED = "session_started"
@@ -329,7 +335,12 @@ class InMemoryTrackerStore:
         return ConversationVersion(len(conversation.events), conversation.fence)
 
     async def append(
-        self, sender_id: str, events: Sequence[EventDict], *, fence: int | None = None
+        self,
+        sender_id: str,
+        events: Sequence[EventDict],
+        *,
+        fence: int | None = None,
+        expected_total: int | None = None,
     ) -> None:
         encoded = encode_events(sender_id, events)
         if not encoded:
@@ -337,6 +348,9 @@ class InMemoryTrackerStore:
         conversation = self._conversations.get(sender_id)
         if conversation is not None and fence is not None:
             check_fence(sender_id, conversation.fence, fence)
+        if expected_total is not None:
+            actual = 0 if conversation is None else len(conversation.events)
+            check_total(sender_id, expected_total, actual)
         if conversation is None:
             conversation = self._conversations[sender_id] = _Conversation()
         offset = session_start_offset(encoded)
@@ -368,6 +382,10 @@ class InMemoryTrackerStore:
     def event_count(self) -> int:
         return self._event_count
 
+    def holds(self, sender_id: str) -> bool:
+        """Whether the conversation has events here."""
+        return sender_id in self._conversations
+
     def first_conversation(self) -> str | None:
         """The conversation written to first (dicts keep insertion order)."""
         return next(iter(self._conversations), None)
@@ -385,3 +403,29 @@ def stale_write(sender_id: str, stored: object, fence: object) -> StaleWriteErro
         f"Append to conversation '{sender_id}' with fence {fence} refused: "
         f"a writer with fence {stored} already wrote to it."
     )
+
+
+def check_total(sender_id: str, expected_total: int, actual: int) -> None:
+    """Raise ``ConversationChangedError`` unless the conversation has ``expected_total`` events."""
+    if actual != expected_total:
+        raise ConversationChangedError(sender_id, expected_total, actual)
+
+
+def refusal(
+    sender_id: str,
+    fence: int | None,
+    stored_fence: int | None,
+    expected_total: int | None,
+    actual: int,
+) -> StaleWriteError:
+    """Why a conditional append was refused, from the state read back after it.
+
+    A stale fence wins over a changed count (see ``TrackerStore.append``).
+    When neither explains the refusal any more (the conversation changed again
+    in between), it is reported as changed, with the count read back.
+    """
+    if fence is not None and stored_fence is not None and fence < stored_fence:
+        return stale_write(sender_id, stored_fence, fence)
+    if expected_total is None:
+        return stale_write(sender_id, stored_fence, fence)
+    return ConversationChangedError(sender_id, expected_total, actual)

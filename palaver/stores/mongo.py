@@ -12,8 +12,10 @@ Two collections (``collection`` defaults to Rasa's ``conversations``):
 
 An append first reserves ``seq`` numbers with one atomic
 ``find_one_and_update`` on the conversation document whose filter includes the
-fence check (``fence <= ours``): a stale writer matches nothing, its upsert
-collides on ``_id`` and it gets ``StaleWriteError``. Then it inserts the events
+fence check (``fence <= ours``) and, when the writer passes ``expected_total``,
+the event count (``total == expected``): a stale writer matches nothing, its
+upsert collides on ``_id`` (or, for a conversation expected to have events,
+there is no upsert) and it gets ``StaleWriteError``. Then it inserts the events
 (``insert_many``) and, when they contain a ``session_started``, moves
 ``session_start`` forward with ``$max``. A load reads the conversation document
 and fetches ``seq >= session_start`` only.
@@ -46,9 +48,9 @@ from palaver.stores.memory import (
     decode_event,
     encode_events,
     mask,
+    refusal,
     retry_unavailable,
     session_start_offset,
-    stale_write,
 )
 
 logger = logging.getLogger(__name__)
@@ -262,7 +264,12 @@ class MongoTrackerStore:
         )
 
     async def append(
-        self, sender_id: str, events: Sequence[EventDict], *, fence: int | None = None
+        self,
+        sender_id: str,
+        events: Sequence[EventDict],
+        *,
+        fence: int | None = None,
+        expected_total: int | None = None,
     ) -> None:
         encoded = encode_events(sender_id, events)
         if not encoded:
@@ -270,7 +277,9 @@ class MongoTrackerStore:
         conversations, events_collection = self._require_collections()
         offset = session_start_offset(encoded)
         with self._errors("append", sender_id):
-            first_seq = await self._reserve(conversations, sender_id, len(encoded), fence)
+            first_seq = await self._reserve(
+                conversations, sender_id, len(encoded), fence, expected_total
+            )
             await events_collection.insert_many(
                 [
                     {
@@ -292,33 +301,62 @@ class MongoTrackerStore:
                 )
 
     async def _reserve(
-        self, conversations: Any, sender_id: str, count: int, fence: int | None
+        self,
+        conversations: Any,
+        sender_id: str,
+        count: int,
+        fence: int | None,
+        expected_total: int | None,
     ) -> int:
-        """Atomically check the fence and take ``count`` sequence numbers."""
+        """Atomically check the fence and the event count and take ``count`` sequence numbers.
+
+        The checks are part of the update's filter. A conversation expected to
+        have events must exist, so that update does not upsert; otherwise a
+        filter that matches nothing makes the upsert collide on ``_id``.
+        """
         query: dict[str, Any] = {"_id": sender_id}
         if fence is not None:
             query["fence"] = {"$lte": fence}
+        if expected_total is not None:
+            query["total"] = expected_total
         update = {
             "$inc": {"total": count},
             "$max": {"fence": _NO_FENCE if fence is None else fence},
         }
+        upsert = not expected_total
         for _ in range(_MAX_RESERVE_ATTEMPTS):
             try:
                 before = await conversations.find_one_and_update(
-                    query, update, upsert=True, return_document=ReturnDocument.BEFORE
+                    query, update, upsert=upsert, return_document=ReturnDocument.BEFORE
                 )
             except mongo_errors.DuplicateKeyError:
-                # Either the document exists with a higher fence (stale writer) or
-                # two first appends raced on the upsert; re-read to tell which.
-                stored = await conversations.find_one({"_id": sender_id}, {"fence": 1})
-                stored_fence = stored.get("fence") if stored else None
-                if fence is not None and stored_fence is not None and stored_fence > fence:
-                    raise stale_write(sender_id, stored_fence, fence) from None
+                # A stale writer, a changed count, or two first appends racing on
+                # the upsert; re-read to tell which.
+                await self._refuse_if_stale(conversations, sender_id, fence, expected_total)
                 continue
-            return int(before.get("total", 0)) if before else 0
+            if before is not None:
+                return int(before.get("total", 0))
+            if upsert:
+                return 0
+            await self._refuse_if_stale(conversations, sender_id, fence, expected_total)
         raise StoreError(
             f"Append to conversation '{sender_id}' kept colliding with concurrent writers."
         )
+
+    @staticmethod
+    async def _refuse_if_stale(
+        conversations: Any, sender_id: str, fence: int | None, expected_total: int | None
+    ) -> None:
+        """Raise the refusal the conversation document explains, if it explains one."""
+        stored = await conversations.find_one({"_id": sender_id}, {"fence": 1, "total": 1})
+        stored_fence = stored.get("fence") if stored else None
+        if stored_fence == _NO_FENCE:
+            stored_fence = None
+        actual = int(stored.get("total", 0)) if stored else 0
+        if (fence is not None and stored_fence is not None and stored_fence > fence) or (
+            expected_total is not None and actual != expected_total
+        ):
+            raise refusal(sender_id, fence, stored_fence, expected_total, actual)
 
     async def keys(self) -> AsyncIterator[str]:
         conversations, _ = self._require_collections()

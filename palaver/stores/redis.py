@@ -7,13 +7,13 @@ Keys, under ``key_prefix`` (default ``palaver:``):
   ``session_started`` event) and ``fence`` (highest fence accepted);
 * ``senders``: a set of sender ids, scanned by ``keys()``.
 
-An append is one Lua script (fence check, ``RPUSH``, session pointer, TTL
-refresh), so it is atomic and a stale writer cannot slip in between check and
-write. A load is one script too: ``LRANGE events start -1``, reading only the
-latest session (Redis walks a long list from its nearer end, so the cost is
-that of the tail, not of the whole conversation). With ``record_exp`` both
-keys expire that many seconds after the last append; expired ids are pruned
-from ``senders`` by ``keys()``.
+An append is one Lua script (fence check, event count check, ``RPUSH``,
+session pointer, TTL refresh), so it is atomic and a stale writer cannot slip
+in between check and write. A load is one script too: ``LRANGE events
+start -1``, reading only the latest session (Redis walks a long list from
+its nearer end, so the cost is that of the tail, not of the whole
+conversation). With ``record_exp`` both keys expire that many seconds after
+the last append; expired ids are pruned from ``senders`` by ``keys()``.
 
 Not for Redis Cluster: the scripts touch several keys without hash tags.
 """
@@ -34,7 +34,12 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from palaver.errors import ConfigError, StoreError, StoreUnavailableError
+from palaver.errors import (
+    ConfigError,
+    ConversationChangedError,
+    StoreError,
+    StoreUnavailableError,
+)
 from palaver.stores.base import ConversationVersion, EventDict, StoredConversation
 from palaver.stores.memory import (
     ConfigReader,
@@ -56,7 +61,10 @@ _CONFIG_KEYS = (
 )  # fmt: skip
 _SCAN_BATCH = 500
 
-# KEYS: events, meta, senders. ARGV: sender_id, fence or "", ttl, session offset or "", events...
+# KEYS: events, meta, senders. ARGV: sender_id, fence or "", ttl, session offset
+# or "", expected total or "", events... Returns {1, events before} when
+# written, {0, stored fence} for a stale fence, {-1, events now} for a count
+# that is not the expected one.
 _APPEND_LUA = """
 local fence = ARGV[2]
 if fence ~= '' then
@@ -66,7 +74,10 @@ if fence ~= '' then
   end
 end
 local before = redis.call('LLEN', KEYS[1])
-for i = 5, #ARGV, 1000 do
+if ARGV[5] ~= '' and before ~= tonumber(ARGV[5]) then
+  return {-1, before}
+end
+for i = 6, #ARGV, 1000 do
   redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 if ARGV[4] ~= '' then
@@ -327,7 +338,12 @@ class RedisTrackerStore:
         return ConversationVersion(int(total), None if fence is None else int(fence))
 
     async def append(
-        self, sender_id: str, events: Sequence[EventDict], *, fence: int | None = None
+        self,
+        sender_id: str,
+        events: Sequence[EventDict],
+        *,
+        fence: int | None = None,
+        expected_total: int | None = None,
     ) -> None:
         encoded = encode_events(sender_id, events)
         if not encoded:
@@ -339,6 +355,7 @@ class RedisTrackerStore:
             "" if fence is None else fence,
             self.settings.record_exp or 0,
             "" if offset is None else offset,
+            "" if expected_total is None else expected_total,
         ]
         args.extend(event.data for event in encoded)
         with self._errors("append", sender_id):
@@ -346,8 +363,11 @@ class RedisTrackerStore:
                 keys=[self._events_key(sender_id), self._meta_key(sender_id), self._senders_key],
                 args=args,
             )
-        if not accepted:
+        if accepted == 1:
+            return
+        if accepted == 0:
             raise stale_write(sender_id, int(detail), fence)
+        raise ConversationChangedError(sender_id, int(expected_total or 0), int(detail))
 
     async def keys(self) -> AsyncIterator[str]:
         client = self._require_client()

@@ -1,10 +1,13 @@
 """PostgreSQL tracker store (asyncpg, pooled).
 
 Schema and migrations: ``palaver.stores.sql_common``. An append is one
-statement, hence one round trip and one transaction: an upsert of the
-conversation row (fence check, ``seq`` allocation, latest-session pointer; it
-locks the row, so writers of one conversation are serialised) whose RETURNING
-feeds one multi-row ``INSERT ... SELECT unnest(...)`` of the new events. A load
+statement, hence one round trip and one transaction: a write of the
+conversation row (fence check, event count check against ``expected_total``,
+``seq`` allocation, latest-session pointer; it locks the row, so writers of
+one conversation are serialised) whose RETURNING feeds one multi-row
+``INSERT ... SELECT unnest(...)`` of the new events. The row write is an
+upsert, or a plain ``UPDATE`` when the writer expects the conversation to
+have events (an upsert would create a missing row instead of refusing). A load
 is one statement: the conversation row joined to an index range scan of its
 events from ``session_start`` on. ``version`` reads the conversation row only.
 Pooled connections are not reset between queries (see ``_keep_session``).
@@ -30,9 +33,9 @@ from palaver.stores.memory import (
     decode_event,
     encode_events,
     mask,
+    refusal,
     retry_unavailable,
     session_start_offset,
-    stale_write,
 )
 from palaver.stores.sql_common import (
     CONVERSATIONS_TABLE,
@@ -71,24 +74,46 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.QueryCanceledError,  # statement_timeout
 )
 
-# One statement, so one round trip and its own transaction: the upsert of the
-# conversation row (fence check, ``seq`` allocation, latest-session pointer; it
-# locks the row, so writers of one conversation are serialised) feeds the
-# multi-row insert of the events through its RETURNING. A refused fence makes
-# the upsert return no row, so nothing is inserted and ``first_seq`` is NULL.
-_APPEND = f"""
-WITH conversation AS (
+# One statement, so one round trip and its own transaction: the write of the
+# conversation row (fence check, event count check, ``seq`` allocation,
+# latest-session pointer; it locks the row, so writers of one conversation are
+# serialised) feeds the multi-row insert of the events through its RETURNING.
+# A refused check makes it return no row, so nothing is inserted and
+# ``first_seq`` is NULL. Parameters: $1 sender_id, $2 event count, $3 offset of
+# the last session_started or NULL, $4 fence or NULL, $5-$9 the event columns,
+# $10 expected_total or NULL.
+_FENCE_OK = "($4::bigint IS NULL OR c.fence IS NULL OR c.fence <= $4::bigint)"
+_NEW_SESSION_START = (
+    "CASE WHEN $3::bigint IS NULL THEN c.session_start ELSE c.total_events + $3::bigint END"
+)
+
+# Without an expected count, or when the writer found the conversation empty:
+# create the row or update it (a conversation that has events fails the count).
+_UPSERT_CONVERSATION = f"""
     INSERT INTO {CONVERSATIONS_TABLE} AS c (sender_id, total_events, session_start, fence)
     VALUES ($1, $2, COALESCE($3::bigint, 0), $4::bigint)
     ON CONFLICT (sender_id) DO UPDATE SET
         total_events = c.total_events + EXCLUDED.total_events,
-        session_start = CASE WHEN $3::bigint IS NULL THEN c.session_start
-                             ELSE c.total_events + $3::bigint END,
+        session_start = {_NEW_SESSION_START},
         fence = GREATEST(c.fence, EXCLUDED.fence)
-    WHERE $4::bigint IS NULL OR c.fence IS NULL OR c.fence <= $4::bigint
+    WHERE {_FENCE_OK} AND ($10::bigint IS NULL OR c.total_events = $10::bigint)
     RETURNING c.total_events - $2 AS first_seq
-), inserted AS (
-    INSERT INTO {EVENTS_TABLE}
+"""
+
+# The writer loaded events: the row must exist with exactly that count. Under
+# READ COMMITTED a concurrent writer's committed update is re-checked here.
+_UPDATE_CONVERSATION = f"""
+    UPDATE {CONVERSATIONS_TABLE} AS c SET
+        total_events = c.total_events + $2,
+        session_start = {_NEW_SESSION_START},
+        fence = GREATEST(c.fence, $4::bigint)
+    WHERE c.sender_id = $1 AND c.total_events = $10::bigint AND {_FENCE_OK}
+    RETURNING c.total_events - $2 AS first_seq
+"""
+
+_APPEND_TEMPLATE = """
+WITH conversation AS ({conversation}), inserted AS (
+    INSERT INTO {events}
         (sender_id, seq, type_name, timestamp, intent_name, action_name, data)
     SELECT $1, conversation.first_seq + t.ord - 1, t.type_name, t.ts, t.intent_name,
            t.action_name, t.data
@@ -99,8 +124,9 @@ WITH conversation AS (
 )
 SELECT (SELECT first_seq FROM conversation), (SELECT count(*) FROM inserted)
 """
+_APPEND = _APPEND_TEMPLATE.format(conversation=_UPSERT_CONVERSATION, events=EVENTS_TABLE)
+_APPEND_EXISTING = _APPEND_TEMPLATE.format(conversation=_UPDATE_CONVERSATION, events=EVENTS_TABLE)
 
-_SELECT_FENCE = f"SELECT fence FROM {CONVERSATIONS_TABLE} WHERE sender_id = $1"
 _SELECT_VERSION = f"SELECT total_events, fence FROM {CONVERSATIONS_TABLE} WHERE sender_id = $1"
 _DELETE_CONVERSATION = f"DELETE FROM {CONVERSATIONS_TABLE} WHERE sender_id = $1"
 _DELETE_EVENTS = f"DELETE FROM {EVENTS_TABLE} WHERE sender_id = $1"
@@ -345,7 +371,12 @@ class PostgresTrackerStore:
         return None if row is None else ConversationVersion(row[0], row[1])
 
     async def append(
-        self, sender_id: str, events: Sequence[EventDict], *, fence: int | None = None
+        self,
+        sender_id: str,
+        events: Sequence[EventDict],
+        *,
+        fence: int | None = None,
+        expected_total: int | None = None,
     ) -> None:
         encoded = encode_events(sender_id, events)
         if not encoded:
@@ -354,7 +385,7 @@ class PostgresTrackerStore:
         offset = session_start_offset(encoded)
         with self._errors("append", sender_id):
             row = await pool.fetchrow(
-                _APPEND,
+                _APPEND_EXISTING if expected_total else _APPEND,
                 sender_id,
                 len(encoded),
                 offset,
@@ -364,10 +395,12 @@ class PostgresTrackerStore:
                 [e.intent_name for e in encoded],
                 [e.action_name for e in encoded],
                 [e.text for e in encoded],
+                expected_total,
             )
             if row is None or row[0] is None:
-                stored = await pool.fetchval(_SELECT_FENCE, sender_id)
-                raise stale_write(sender_id, stored, fence)
+                stored = await pool.fetchrow(_SELECT_VERSION, sender_id)
+                actual, stored_fence = (0, None) if stored is None else (stored[0], stored[1])
+                raise refusal(sender_id, fence, stored_fence, expected_total, actual)
             if row[1] != len(encoded):  # cannot happen: the statement is atomic
                 raise StoreError(
                     f"PostgreSQL tracker store stored {row[1]} of {len(encoded)} events "

@@ -25,6 +25,7 @@ from palaver.stores.base import ConversationVersion, EventDict, StoredConversati
 from palaver.stores.memory import (
     ConfigReader,
     check_fence,
+    check_total,
     decode_event,
     encode_events,
     session_start_offset,
@@ -202,7 +203,12 @@ class SqliteTrackerStore:
         return None if row is None else ConversationVersion(int(row[0]), row[1])
 
     async def append(
-        self, sender_id: str, events: Sequence[EventDict], *, fence: int | None = None
+        self,
+        sender_id: str,
+        events: Sequence[EventDict],
+        *,
+        fence: int | None = None,
+        expected_total: int | None = None,
     ) -> None:
         encoded = encode_events(sender_id, events)
         if not encoded:
@@ -212,7 +218,9 @@ class SqliteTrackerStore:
             conn = self._require_conn()
             with self._errors("append", sender_id):
                 async with _transaction(conn):
-                    first_seq = await self._claim(conn, sender_id, len(encoded), offset, fence)
+                    first_seq = await self._claim(
+                        conn, sender_id, len(encoded), offset, fence, expected_total
+                    )
                     await conn.executemany(
                         _INSERT_EVENT,
                         [
@@ -229,16 +237,25 @@ class SqliteTrackerStore:
         count: int,
         offset: int | None,
         fence: int | None,
+        expected_total: int | None,
     ) -> int:
-        """Check the fence and reserve ``count`` positions; returns the first one."""
+        """Check the fence and the event count, reserve ``count`` positions; returns the first.
+
+        Runs inside the ``BEGIN IMMEDIATE`` transaction, so no other writer can
+        change the conversation between these checks and the insert.
+        """
         async with conn.execute(_SELECT_CONVERSATION, (sender_id,)) as cursor:
             row = await cursor.fetchone()
         if row is None:
+            if expected_total is not None:
+                check_total(sender_id, expected_total, 0)
             await conn.execute(_INSERT_CONVERSATION, (sender_id, count, offset or 0, fence))
             return 0
         total, stored_fence = int(row[0]), row[1]
         if fence is not None:
             check_fence(sender_id, stored_fence, fence)
+        if expected_total is not None:
+            check_total(sender_id, expected_total, total)
         session_start = None if offset is None else total + offset
         await conn.execute(_UPDATE_CONVERSATION, (total + count, session_start, fence, sender_id))
         return total

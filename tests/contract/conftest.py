@@ -42,6 +42,10 @@ class Backend:
     # False where reading 20,000 events back is slow for reasons of the test
     # double, not of the store (moto rescans a partition for every 1 MB page).
     cheap_full_scan: bool = True
+    # False where the test double does not isolate concurrent transactions
+    # (moto's threaded server checks and applies TransactWriteItems without a
+    # lock; DynamoDB's transactions are serializable).
+    isolated_transactions: bool = True
 
 
 BACKENDS = [
@@ -123,6 +127,7 @@ def _dynamo(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         persistent=True,
         seed=_seed_dynamo,
         cheap_full_scan=False,
+        isolated_transactions=False,
     )
 
 

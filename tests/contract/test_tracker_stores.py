@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from palaver.errors import StaleWriteError, StoreError
+from palaver.errors import ConversationChangedError, StaleWriteError, StoreError
 from palaver.stores.base import ConversationVersion, EventDict, TrackerStore, VersionedStore
 from tests.contract.conftest import Backend
 
@@ -245,6 +245,119 @@ async def test_fencing(store: TrackerStore) -> None:
     assert loaded.events == [*turn(1), *turn(3), *turn(4), *turn(6)]
     # Fences are per conversation.
     await store.append("other", turn(1), fence=1)
+
+
+async def test_expected_total_matching_is_accepted(store: TrackerStore) -> None:
+    await store.append("counted", [session_started(), *turn(1)], expected_total=0)
+    await store.append("counted", turn(2), expected_total=4, fence=1)
+    await store.append("counted", [session_started(), *turn(3)], expected_total=7, fence=1)
+    await store.append("counted", turn(4), expected_total=11)  # no fence: count only
+    loaded = await store.load("counted")
+    assert loaded is not None
+    assert loaded.events == [session_started(), *turn(3), *turn(4)]
+    assert loaded.total_events == 14
+    # Across sessions: the count is of the whole conversation, not the loaded session.
+    await store.append("counted", turn(5), expected_total=loaded.total_events)
+
+
+@pytest.mark.parametrize("wrong", [0, 3, 5, 99])
+async def test_expected_total_mismatch_is_refused_and_writes_nothing(
+    store: TrackerStore, wrong: int
+) -> None:
+    await store.append("stale-view", [session_started(), *turn(1)], fence=3)  # 4 events
+    before = await store.load("stale-view", full=True)
+    with pytest.raises(ConversationChangedError) as refused:
+        await store.append("stale-view", turn(2), fence=3, expected_total=wrong)
+    error = refused.value
+    assert isinstance(error, StaleWriteError)  # the 409 ConversationConflict family
+    assert (error.conversation_id, error.expected, error.actual) == ("stale-view", wrong, 4)
+    assert "'stale-view'" in str(error) and f"{wrong} stored" in str(error)
+    assert "now has 4" in str(error)
+    assert await store.load("stale-view", full=True) == before
+    if isinstance(store, VersionedStore):
+        assert await store.version("stale-view") == ConversationVersion(4, 3)
+    # The refusal left the conversation writable with the right count.
+    await store.append("stale-view", turn(2), fence=3, expected_total=4)
+
+
+async def test_expected_total_of_a_missing_conversation_is_zero(store: TrackerStore) -> None:
+    with pytest.raises(ConversationChangedError) as refused:
+        await store.append("nobody-yet", turn(1), expected_total=3, fence=1)
+    assert (refused.value.expected, refused.value.actual) == (3, 0)
+    assert await store.load("nobody-yet") is None
+    assert await collect(store.keys()) == []
+    await store.append("nobody-yet", turn(1), expected_total=0, fence=1)
+    # A deleted conversation counts as empty again.
+    await store.delete("nobody-yet")
+    with pytest.raises(ConversationChangedError):
+        await store.append("nobody-yet", turn(2), expected_total=3)
+    await store.append("nobody-yet", turn(2), expected_total=0)
+    loaded = await store.load("nobody-yet")
+    assert loaded is not None and loaded.events == turn(2)
+
+
+async def test_stale_fence_wins_over_a_changed_count(store: TrackerStore) -> None:
+    """A writer that lost its lock gets the fence refusal, which it must not retry."""
+    await store.append("both", turn(1), fence=5)
+    with pytest.raises(StaleWriteError) as refused:
+        await store.append("both", turn(2), fence=4, expected_total=0)
+    assert not isinstance(refused.value, ConversationChangedError)
+    with pytest.raises(StaleWriteError) as refused:
+        await store.append("both", turn(2), fence=4, expected_total=3)
+    assert not isinstance(refused.value, ConversationChangedError)
+    # A higher fence with a stale count: the count is what is wrong.
+    with pytest.raises(ConversationChangedError):
+        await store.append("both", turn(2), fence=6, expected_total=0)
+    loaded = await store.load("both")
+    assert loaded is not None and loaded.events == turn(1)
+    if isinstance(store, VersionedStore):
+        assert await store.version("both") == ConversationVersion(3, 5)  # fence 6 not taken
+
+
+@pytest.mark.parametrize("existing", [0, 3])
+async def test_concurrent_appenders_with_the_same_expected_total_one_wins(
+    backend: Backend, store: TrackerStore, existing: int
+) -> None:
+    """Replicas whose views were loaded at the same count: exactly one append is stored."""
+    if not backend.isolated_transactions:
+        pytest.skip(f"{backend.name}'s test double does not isolate concurrent transactions")
+    if existing:
+        await store.append("contended", turn(0))
+    writers = 12
+
+    async def write(writer: int) -> int:
+        events = [user(f"writer {writer}"), action("utter_greet"), action("action_listen")]
+        await store.append("contended", events, expected_total=existing)
+        return writer
+
+    outcomes = await asyncio.gather(*(write(w) for w in range(writers)), return_exceptions=True)
+    winners = [o for o in outcomes if isinstance(o, int)]
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(winners) == 1, outcomes
+    assert len(refused) == writers - 1
+    for error in refused:
+        assert isinstance(error, ConversationChangedError), repr(error)
+        assert (error.expected, error.actual) == (existing, existing + 3)
+    loaded = await store.load("contended")
+    assert loaded is not None
+    assert loaded.total_events == existing + 3
+    assert loaded.events[existing:] == [
+        user(f"writer {winners[0]}"),
+        action("utter_greet"),
+        action("action_listen"),
+    ]
+
+
+async def test_expected_total_counts_every_event_of_a_long_append(store: TrackerStore) -> None:
+    """More events than fit one DynamoDB transaction (99): the count still matches after."""
+    events = [action(f"a{i}", ts=float(i)) for i in range(150)]
+    await store.append("long-append", events, expected_total=0, fence=1)
+    with pytest.raises(ConversationChangedError) as refused:
+        await store.append("long-append", turn(1), expected_total=99, fence=1)
+    assert refused.value.actual == 150
+    await store.append("long-append", turn(1), expected_total=150, fence=1)
+    loaded = await store.load("long-append")
+    assert loaded is not None and loaded.total_events == 153
 
 
 async def test_version_tracks_event_count_and_fence(store: TrackerStore) -> None:

@@ -44,7 +44,12 @@ class FlakyStore(InMemoryTrackerStore):
         return await super().load(sender_id, full=full)
 
     async def append(
-        self, sender_id: str, events: Sequence[EventDict], *, fence: int | None = None
+        self,
+        sender_id: str,
+        events: Sequence[EventDict],
+        *,
+        fence: int | None = None,
+        expected_total: int | None = None,
     ) -> None:
         self._check()
         if self.fail_appends_after is not None:
@@ -52,7 +57,7 @@ class FlakyStore(InMemoryTrackerStore):
                 raise StoreUnavailableError("died mid-replay")
             self.fail_appends_after -= 1
         await asyncio.sleep(0)
-        await super().append(sender_id, events, fence=fence)
+        await super().append(sender_id, events, fence=fence, expected_total=expected_total)
 
     async def version(self, sender_id: str) -> ConversationVersion | None:
         self._check()
@@ -309,9 +314,14 @@ class UnversionedStore:
         return await self._inner.load(sender_id, full=full)
 
     async def append(
-        self, sender_id: str, events: Sequence[EventDict], *, fence: int | None = None
+        self,
+        sender_id: str,
+        events: Sequence[EventDict],
+        *,
+        fence: int | None = None,
+        expected_total: int | None = None,
     ) -> None:
-        await self._inner.append(sender_id, events, fence=fence)
+        await self._inner.append(sender_id, events, fence=fence, expected_total=expected_total)
 
     def keys(self) -> AsyncIterator[str]:
         return self._inner.keys()

@@ -42,7 +42,12 @@ class CustomStore:
         return None
 
     async def append(
-        self, sender_id: str, events: Sequence[EventDict], *, fence: int | None = None
+        self,
+        sender_id: str,
+        events: Sequence[EventDict],
+        *,
+        fence: int | None = None,
+        expected_total: int | None = None,
     ) -> None: ...
 
     async def keys(self) -> AsyncIterator[str]:
