@@ -713,14 +713,17 @@ class MessageProcessor:
             tracker.update(event)
             if isinstance(event, ReminderScheduled):
                 self._schedule_reminder(tracker.sender_id, event)
+            elif isinstance(event, ReminderCancelled):
+                self._cancel_reminders(tracker.sender_id, event)
         return name not in (ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME)
 
     def _schedule_reminder(self, sender_id: str, event: ReminderScheduled) -> None:
-        scheduler = getattr(self.runtime, "reminders", None)
+        """Time the reminder (it fires only if the turn that holds it is stored)."""
+        scheduler = self.runtime.reminders
         if scheduler is None:
             logger.warning(
-                "conversation %s scheduled reminder '%s', but reminders are not supported "
-                "by this server; it will not fire",
+                "conversation %s scheduled reminder '%s' while the server is not running; "
+                "it will not fire",
                 sender_id,
                 event.name,
             )
@@ -728,7 +731,7 @@ class MessageProcessor:
         scheduler.schedule(sender_id, event)
 
     def _cancel_reminders(self, sender_id: str, event: ReminderCancelled) -> None:
-        scheduler = getattr(self.runtime, "reminders", None)
+        scheduler = self.runtime.reminders
         if scheduler is None:
             logger.debug("conversation %s cancelled reminders; none are scheduled", sender_id)
             return

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from palaver.brokers.base import EventBroker
     from palaver.core.model import LoadedModel
     from palaver.core.processor import MessageProcessor
+    from palaver.core.reminders import ReminderScheduler
     from palaver.locks.base import LockStore
     from palaver.storage.server import ModelServerPoller
     from palaver.stores.base import TrackerStore
@@ -96,6 +97,8 @@ class Runtime:
         self.lock_store: LockStore | None = None
         self.broker: EventBroker | None = None
         self.processor: MessageProcessor | None = None
+        # Reminder timers of this process (ReminderScheduled events); see palaver.core.reminders.
+        self.reminders: ReminderScheduler | None = None
         self._background: list[asyncio.Task[None]] = []
         self._started = False
         self._stopped = False
@@ -167,6 +170,7 @@ class Runtime:
             return
         self._started = True
         from palaver.core.processor import MessageProcessor
+        from palaver.server.reminders import create_reminder_scheduler
 
         assert self.tracker_store is not None and self.lock_store is not None
         await self.http_client.start()
@@ -176,12 +180,17 @@ class Runtime:
             await self.broker.start()
         self.processor = MessageProcessor(self)
         await self.processor.start()
+        self.reminders = create_reminder_scheduler(self)
+        await self.reminders.start()
         await self._load_initial_model()
 
     async def stop(self) -> None:
         if self._stopped or not self._started:
             return
         self._stopped = True
+        if self.reminders is not None:
+            # First: a reminder being fired still uses the processor and the stores.
+            await self.reminders.stop()
         for task in self._background:
             task.cancel()
         for task in self._background:
