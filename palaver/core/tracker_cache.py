@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from palaver.core.tracker import DialogueStateTracker
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (a frozen __init__ is ~10x slower and this is built per message);
+# treat as immutable.
+@dataclass(slots=True, unsafe_hash=True)
 class CachedTracker:
     tracker: DialogueStateTracker
     model: LoadedModel

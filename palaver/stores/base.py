@@ -16,7 +16,9 @@ from typing import Any, Protocol, runtime_checkable
 EventDict = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (a frozen __init__ is ~10x slower and this is built per message);
+# treat as immutable.
+@dataclass(slots=True, unsafe_hash=True)
 class StoredConversation:
     """What ``load`` returns.
 
@@ -32,7 +34,9 @@ class StoredConversation:
     total_events: int
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (a frozen __init__ is ~10x slower and this is built per message);
+# treat as immutable.
+@dataclass(slots=True, unsafe_hash=True)
 class ConversationVersion:
     """What identifies a conversation's stored state cheaply.
 

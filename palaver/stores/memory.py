@@ -37,7 +37,9 @@ _T = TypeVar("_T")
 # -- event codec (shared by every backend) -----------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (a frozen __init__ is ~10x slower and this is built per message);
+# treat as immutable.
+@dataclass(slots=True, unsafe_hash=True)
 class EncodedEvent:
     """One event ready to store: its JSON and the columns backends index on."""
 
