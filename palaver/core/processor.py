@@ -403,12 +403,14 @@ class MessageProcessor:
         """
         model = self.runtime.model
         async with self._lock(sender_id) as handle:
-            tracker, stored = await self.load_tracker(sender_id, model, full=full)
+            tracker, stored, total = await self._load_counted(sender_id, model, full=full)
             turn = ConversationTurn(self, tracker, model, stored)
             if session == "update" or (session == "initial" and not tracker.events):
                 await turn.start_session()
             yield turn
-            await self._persist(sender_id, turn.new_events, handle.fence)
+            # ``total``: refused (409) if a writer whose lock expired stored
+            # events after this operation loaded the conversation.
+            await self._persist(sender_id, turn.new_events, handle.fence, total)
 
     async def replace_events(self, sender_id: str, events: Sequence[Event]) -> DialogueStateTracker:
         """Replace all events of a conversation, under its lock; the new events are published.
@@ -469,13 +471,20 @@ class MessageProcessor:
         self, sender_id: str, model: LoadedModel, *, full: bool = False
     ) -> tuple[DialogueStateTracker, int]:
         """The conversation's tracker and how many of its events are already stored."""
+        tracker, stored, _ = await self._load_counted(sender_id, model, full=full)
+        return tracker, stored
+
+    async def _load_counted(
+        self, sender_id: str, model: LoadedModel, *, full: bool = False
+    ) -> tuple[DialogueStateTracker, int, int]:
+        """``load_tracker`` plus the stored event count of all sessions."""
         assert self.runtime.tracker_store is not None
         stored = await self.runtime.tracker_store.load(sender_id, full=full)
         slots = model.domain.create_slots()
         if stored is None:
-            return DialogueStateTracker(sender_id, slots), 0
+            return DialogueStateTracker(sender_id, slots), 0, 0
         tracker = DialogueStateTracker.from_dicts(sender_id, stored.events, slots)
-        return tracker, len(tracker.events)
+        return tracker, len(tracker.events), stored.total_events
 
     async def _persist_to_the_end(
         self,

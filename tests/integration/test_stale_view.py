@@ -142,6 +142,32 @@ async def test_turn_on_a_stale_view_is_run_again_after_the_other_write(
     assert b.processor is not None and b.processor._trackers.hits == 1
 
 
+async def test_api_operation_on_a_stale_view_is_refused_with_nothing_stored(
+    replicas: tuple[Runtime, Runtime, InterleavingStore],
+) -> None:
+    """``processor.conversation()`` (HTTP API routes, fired reminders) checks the count too."""
+    from palaver.core.events import SlotSet
+
+    a, b, store = replicas
+    await say(a, "z", "hello")
+
+    async def a_turn() -> None:
+        await say(a, "z", "I am sad")
+
+    store.after_load = a_turn
+    assert b.processor is not None
+    with pytest.raises(ConversationChangedError) as refused:
+        async with b.processor.conversation("z", session="keep") as turn:
+            turn.tracker.update(SlotSet("from_api", "stale"))
+    store.after_load = None
+
+    stored = await store.load("z", full=True)
+    assert stored is not None
+    assert not any(e["event"] == "slot" and e.get("name") == "from_api" for e in stored.events)
+    assert [e["text"] for e in stored.events if e["event"] == "user"] == ["hello", "I am sad"]
+    assert _error_for(refused.value).status == 409
+
+
 async def test_conversation_changing_under_every_attempt_is_a_409_with_nothing_stored(
     replicas: tuple[Runtime, Runtime, InterleavingStore], caplog: pytest.LogCaptureFixture
 ) -> None:
