@@ -209,13 +209,15 @@ def replay_story(tracker: TrainingTracker, model: LoadedModel, parse: Parse | No
     partial = DialogueStateTracker(tracker.sender_id, model.domain.create_slots())
     unpredictable = tracker.unpredictable_events()
     steps: list[Step] = []
+    retrieval_key: str | None = None
     for position, event in enumerate(events):
         given = position == 0 or id(event) in unpredictable
         if isinstance(event, ActionExecuted) and not given:
-            steps.append(_predict_action(partial, event, model))
+            steps.append(_predict_action(partial, event, model, retrieval_key))
             continue
         if isinstance(event, UserUttered):
-            steps.append(_check_user(event, parse))
+            step, retrieval_key = _check_user(event, parse)
+            steps.append(step)
         elif isinstance(event, ActionExecuted | SlotSet | ActiveLoop):
             steps.append(_given_step(event))
         partial.update(event)
@@ -241,7 +243,10 @@ def _predict(partial: DialogueStateTracker, model: LoadedModel) -> PolicyPredict
 
 
 def _predict_action(
-    partial: DialogueStateTracker, event: ActionExecuted, model: LoadedModel
+    partial: DialogueStateTracker,
+    event: ActionExecuted,
+    model: LoadedModel,
+    retrieval_key: str | None = None,
 ) -> Step:
     expected = _label(event)
     prediction = _predict(partial, model)
@@ -258,13 +263,18 @@ def _predict_action(
         # The form is not run here: assume it rejected the turn, as `rasa test` does.
         partial.update(ActionExecutionRejected(prediction.action_name))
         prediction = _predict(partial, model)
-    correct = prediction.action_name == expected
+    predicted = _full_retrieval_action(prediction.action_name, expected, retrieval_key)
+    correct = predicted == expected
     if correct:
         for extra in prediction.events:
             partial.update(extra)
+    # A matched ``utter_faq/ask_name`` is logged as the server logs it: ``utter_faq``.
+    action_name = (
+        prediction.action_name if correct and predicted != prediction.action_name else None
+    )
     partial.update(
         ActionExecuted(
-            event.action_name,
+            action_name or event.action_name,
             prediction.policy_name,
             prediction.confidence,
             action_text=event.action_text,
@@ -274,12 +284,25 @@ def _predict_action(
     return Step(
         "action",
         expected,
-        prediction.action_name,
+        predicted,
         policy=prediction.policy_name,
         confidence=float(prediction.confidence),
         correct=correct,
         warning=warning,
     )
+
+
+def _full_retrieval_action(predicted: str, expected: str, retrieval_key: str | None) -> str:
+    """``utter_faq/ask_name`` for a predicted ``utter_faq`` when the story names the response
+    (Rasa's ``_get_predicted_action_name``): the retrieval action with the latest message's
+    full retrieval intent, so the story's ``action: utter_faq/ask_name`` can match."""
+    base, slash, _ = expected.partition("/")
+    if not slash or predicted != base or not retrieval_key:
+        return predicted
+    intent, slash, _ = retrieval_key.partition("/")
+    if not slash or f"utter_{intent}" != base:
+        return predicted
+    return f"utter_{retrieval_key}"
 
 
 # --- user turns ---------------------------------------------------------------------------
@@ -289,21 +312,25 @@ def _expected_intent(event: UserUttered) -> str | None:
     return event.full_retrieval_intent_name or event.intent_name
 
 
-def _check_user(event: UserUttered, parse: Parse | None) -> Step:
+def _check_user(event: UserUttered, parse: Parse | None) -> tuple[Step, str | None]:
+    """The user step, and the full retrieval intent (``faq/ask_name``) the turn carries:
+    the parsed one for a text, else the story's."""
     expected = _expected_intent(event)
     gold_entities = [dict(e) for e in event.entities]
     if parse is None or not event.text or expected is None:
-        return Step("user", expected, expected, text=event.text, entities=gold_entities)
+        step = Step("user", expected, expected, text=event.text, entities=gold_entities)
+        return step, event.full_retrieval_intent_name
     parsed = parse(event.text)
     intent = parsed.get("intent")
     intent = intent if isinstance(intent, Mapping) else {}
     predicted = intent.get("name")
+    retrieval_key = full_retrieval_intent(parsed, str(predicted)) if predicted else None
     if event.full_retrieval_intent_name and predicted:
-        predicted = full_retrieval_intent(parsed, str(predicted))
+        predicted = retrieval_key
     raw = parsed.get("entities")
     entities = [dict(e) for e in raw if isinstance(e, Mapping)] if isinstance(raw, list) else []
     correct = predicted == expected and entities_match(gold_entities, entities)
-    return Step(
+    step = Step(
         "user",
         expected,
         predicted,
@@ -313,6 +340,7 @@ def _check_user(event: UserUttered, parse: Parse | None) -> Step:
         confidence=_float(intent.get("confidence")),
         correct=correct,
     )
+    return step, retrieval_key
 
 
 def full_retrieval_intent(parsed: Mapping[str, Any], intent: str) -> str:

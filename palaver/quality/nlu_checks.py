@@ -129,7 +129,8 @@ def _normalized(text: str) -> str:
 
 
 def duplicate_examples(examples: Sequence[TrainingExample], index: SourceIndex) -> list[Issue]:
-    """The same text (ignoring case and spacing) twice: in two intents (error) or in one."""
+    """The same text (ignoring case and spacing) twice, in two intents or in one: warnings,
+    as in ``rasa data validate`` (Rasa's own example bots repeat examples across intents)."""
     seen: dict[str, list[TrainingExample]] = defaultdict(list)
     for example in examples:
         seen[_normalized(example.text)].append(example)
@@ -154,7 +155,7 @@ def _duplicate_issues(group: list[TrainingExample], index: SourceIndex) -> list[
         if len(intents) > 1 and example.intent != first.intent:
             issues.append(
                 Issue.at(
-                    ERROR,
+                    WARNING,
                     "duplicate-example",
                     f"example '{example.text}' of intent '{example.intent}' repeats "
                     f"{_same(first, example)} of intent '{first.intent}'; "

@@ -17,11 +17,12 @@ from palaver.quality.failed_stories import ALL_GOOD, stories_yaml
 from palaver.training import train_project
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _train(name: str, out: Path) -> tuple[Project, LoadedModel]:
-    result = train_project(EXAMPLES / name, out_dir=out, progress=lambda _: None)
-    return Project.load(EXAMPLES / name), load_model(result.archive)
+def _train(name: str, out: Path, root: Path = EXAMPLES) -> tuple[Project, LoadedModel]:
+    result = train_project(root / name, out_dir=out, progress=lambda _: None)
+    return Project.load(root / name), load_model(result.archive)
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,11 @@ def moodbot(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, LoadedMo
 @pytest.fixture(scope="module")
 def formbot(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, LoadedModel]:
     return _train("formbot", tmp_path_factory.mktemp("formbot"))
+
+
+@pytest.fixture(scope="module")
+def faqbot(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, LoadedModel]:
+    return _train("faqbot", tmp_path_factory.mktemp("faqbot"), FIXTURES)
 
 
 def _stories(text: str, project: Project) -> list[StoryBlock]:
@@ -115,6 +121,48 @@ def test_a_wrong_action_and_a_wrong_intent_fail_their_stories(
     assert "- action: utter_happy  # predicted: utter_greet" in failed
     assert "intent: greet  # predicted: mood_unhappy" in failed
     assert stories_yaml([]) == ALL_GOOD
+
+
+RESPONSE_NAMED = """\
+- story: the response is named
+  steps:
+  - user: |
+      what is your name
+    intent: faq/ask_name
+  - action: utter_faq/ask_name
+  - action: action_listen
+  - user: |
+      bye
+    intent: goodbye
+  - action: utter_goodbye
+- story: the wrong response is named
+  steps:
+  - user: |
+      what is your name
+    intent: faq/ask_name
+  - action: utter_faq/ask_license
+"""
+
+
+def test_a_retrieval_action_can_name_its_response(faqbot: tuple[Project, LoadedModel]) -> None:
+    # As in `rasa test`: `action: utter_faq/ask_name` is matched against `utter_faq` with the
+    # response selector's choice, and the conversation goes on as the server logs it.
+    project, model = faqbot
+    report = run_story_tests(model, _stories(RESPONSE_NAMED, project))
+    assert report["failed_stories"] == ["the wrong response is named"]
+    named = [s for s in _story(report, "the response is named")["steps"] if s["kind"] == "action"]
+    assert all(s["correct"] for s in named)
+    assert [(s["expected"], s["predicted"]) for s in named if s["expected"] != "action_listen"] == [
+        ("utter_faq/ask_name", "utter_faq/ask_name"),
+        ("utter_goodbye", "utter_goodbye"),
+    ]
+    wrong = next(
+        s for s in _story(report, "the wrong response is named")["steps"] if not s["correct"]
+    )
+    assert (wrong["expected"], wrong["predicted"]) == (
+        "utter_faq/ask_license",
+        "utter_faq/ask_name",
+    )
 
 
 TWINS = """\

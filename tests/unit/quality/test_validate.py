@@ -40,6 +40,16 @@ def test_example_bots_have_no_errors(bot: str) -> None:
     assert result.errors == []
 
 
+def test_an_example_in_two_intents_fails_only_with_fail_on_warnings(tmp_path: Path) -> None:
+    # As `rasa data validate`: a warning (Rasa's responseselectorbot has one), exit 0 by default.
+    result = _validate(
+        tmp_path, changed({"data/nlu.yml": ("    - see you\n", "    - see you\n    - hi\n")})
+    )
+    assert _one(result, "duplicate-example").level is Level.WARNING
+    assert result.exit_code() == 0
+    assert result.exit_code(fail_on_warnings=True) == 1
+
+
 # (edits, expected code, expected level, file, line)
 MISTAKES = [
     pytest.param(
@@ -53,7 +63,7 @@ MISTAKES = [
     pytest.param(
         {"data/nlu.yml": ("    - see you\n", "    - see you\n    - hi\n")},
         "duplicate-example",
-        Level.ERROR,
+        Level.WARNING,
         "data/nlu.yml",
         11,
         id="same example in two intents",
