@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from palaver.core.constants import RESPONSE_SELECTOR, UTTER_PREFIX
-from palaver.core.events import BotUttered, Event
+from palaver.core.events import ActionExecuted, BotUttered, Event
 
 if TYPE_CHECKING:
     from palaver.actions.base import ActionContext
@@ -155,3 +155,22 @@ class ActionEndToEndResponse:
         self, tracker: DialogueStateTracker, domain: Domain, ctx: ActionContext
     ) -> list[Event]:
         return [bot_uttered_from_message({"text": self.action_text})]
+
+
+def executed_event(
+    action: object,
+    name: str,
+    policy: str | None,
+    confidence: float | None,
+    hide_rule_turn: bool = False,
+) -> ActionExecuted:
+    """The ``ActionExecuted`` logged after ``action`` ran (``event_for_successful_execution``).
+
+    An end-to-end bot text is logged as ``action_text`` with no name, so the
+    next state's previous action is the text, as in the training stories.
+    """
+    if isinstance(action, ActionEndToEndResponse):
+        return ActionExecuted(
+            None, policy, confidence, action_text=name, hide_rule_turn=hide_rule_turn
+        )
+    return ActionExecuted(name, policy, confidence, hide_rule_turn=hide_rule_turn)

@@ -9,6 +9,7 @@ so REST clients get the same list of messages as from Rasa.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -24,6 +25,8 @@ class UserMessage:
 
     ``parse_data`` is set when the intent is already known (``/intent{...}``
     shortcuts are parsed by the processor, ``trigger_intent`` passes it in).
+    A message without ``message_id`` gets a random one (``uuid4().hex``), as
+    Rasa's ``UserMessage`` does, so every stored ``user`` event has an id.
     """
 
     text: str | None
@@ -32,6 +35,10 @@ class UserMessage:
     message_id: str | None = None
     metadata: dict[str, Any] | None = None
     parse_data: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.message_id is None:
+            self.message_id = uuid.uuid4().hex
 
 
 @runtime_checkable

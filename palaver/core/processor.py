@@ -36,6 +36,7 @@ import orjson
 from palaver.actions import action_for_name
 from palaver.actions.base import ActionContext
 from palaver.actions.client import ActionServerClient
+from palaver.actions.response import executed_event
 from palaver.core.constants import (
     ACTION_EXTRACT_SLOTS,
     ACTION_LISTEN_NAME,
@@ -697,6 +698,7 @@ class MessageProcessor:
             events = await action.run(tracker, model.domain, ctx)
         except ActionRejectedError as exc:
             logger.info("action %s rejected execution: %s", name, exc)
+            tracker.discard_latest(prediction.events)
             tracker.update(ActionExecutionRejected(name, policy, confidence))
             return True
         except ActionExecutionError as exc:
@@ -711,9 +713,11 @@ class MessageProcessor:
             tracker.update(ActionExecuted(name, policy, confidence))
             tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
             return False
-        if not any(isinstance(e, ActionExecutionRejected) for e in events):
+        if any(isinstance(e, ActionExecutionRejected) for e in events):
+            tracker.discard_latest(prediction.events)  # rejected by the action itself
+        else:
             tracker.update(
-                ActionExecuted(name, policy, confidence, hide_rule_turn=prediction.hide_rule_turn)
+                executed_event(action, name, policy, confidence, prediction.hide_rule_turn)
             )
         now = time.time()
         for event in events:

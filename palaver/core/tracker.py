@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -245,6 +245,24 @@ class DialogueStateTracker:
             if override_timestamp:
                 event.timestamp = time.time()
             self.update(event)
+
+    def discard_latest(self, events: Sequence[Event]) -> None:
+        """Takes back ``events`` if they are the latest ones, as if never applied.
+
+        Rasa runs an action on a copy of the tracker with the policy's events
+        (``DefinePrevUserUtteredFeaturization``, ``LoopInterrupted``) and drops
+        that copy when the action rejects execution; only the rejection is logged.
+        """
+        count = len(events)
+        if not count or len(self.events) < count:
+            return
+        if any(a is not b for a, b in zip(self.events[-count:], events, strict=True)):
+            return
+        followup = self.followup_action
+        del self.events[-count:]
+        self.reset_state()
+        self.replay_events()
+        self.followup_action = followup
 
     def _index(self, event: Event, position: int) -> None:
         if isinstance(event, ActiveLoop):

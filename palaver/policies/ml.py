@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from palaver.core.constants import (
+    ACTION_LISTEN_NAME,
     ACTION_NAME,
     ACTION_TEXT,
     ACTIVE_LOOP,
@@ -51,6 +52,8 @@ from palaver.policies.states import DomainLike, FrozenState, StateFeaturizer, Su
 logger = logging.getLogger(__name__)
 
 DEFAULT_POLICY_PRIORITY = 1
+# TED's ``e2e_confidence_threshold``: a text-based prediction must beat it.
+E2E_CONFIDENCE_THRESHOLD = 0.5
 DEFAULT_MAX_HISTORY = 5
 # TED's ``max_history: null`` means the whole dialogue; a linear model needs a window.
 UNBOUNDED_HISTORY_WINDOW = 10
@@ -236,19 +239,53 @@ class LinearSequencePolicy(Policy):
         return result
 
     def predict(self, context: TurnContext, domain: DomainLike) -> PolicyPrediction:
-        """The most probable action and its probability."""
+        """The most probable action and its probability.
+
+        Right after a user message whose text an end-to-end story taught, the
+        window is also scored with that text instead of the intent, and the
+        text wins when it is at least as confident (TED's ``_pick_confidence``,
+        with its ``e2e_confidence_threshold``).
+        """
         if not self.classes:
             return self.prediction({}, domain)
-        action, confidence, probabilities = self._scored(
-            tuple(context.replay.ml_states(self.max_history))
-        )
+        window = tuple(context.replay.ml_states(self.max_history))
+        action, confidence, probabilities = self._scored(window)
+        is_end_to_end = False
+        text_window = self._text_window(context, window)
+        if text_window is not None:
+            by_text = self._scored(text_window)
+            # A tie goes to the text: an exact trained sentence is the more specific evidence.
+            if by_text[1] > E2E_CONFIDENCE_THRESHOLD and by_text[1] >= confidence:
+                action, confidence, probabilities = by_text
+                is_end_to_end = True
         return PolicyPrediction(
             action,
             confidence,
             self.name,
+            is_end_to_end=is_end_to_end,
             policy_priority=self.priority,
             probabilities=dict(probabilities),
         )
+
+    def _text_window(
+        self, context: TurnContext, window: tuple[FrozenState, ...]
+    ) -> tuple[FrozenState, ...] | None:
+        """``window`` with the latest user turn featurized by its text, if that text was trained."""
+        message = context.latest_message
+        if (
+            not window
+            or message is None
+            or not message.text
+            or message.use_text_for_featurization
+            or context.latest_action_name != ACTION_LISTEN_NAME
+            or f"text:{message.text}" not in self.vocabulary
+        ):
+            return None
+        text_sub = ((TEXT, message.text),)
+        latest = tuple((kind, text_sub if kind == USER else sub) for kind, sub in window[-1])
+        if latest == window[-1]:
+            return None
+        return (*window[:-1], latest)
 
     def _scored(self, window: tuple[FrozenState, ...]) -> _Scored:
         """Best action, its probability and all probabilities for a window (cached)."""

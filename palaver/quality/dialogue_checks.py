@@ -7,6 +7,7 @@ from typing import Any
 
 from palaver.core.constants import (
     ACTION_DEFAULT_FALLBACK_NAME,
+    ACTION_TWO_STAGE_FALLBACK_NAME,
     DEFAULT_ACTION_NAMES,
     DEFAULT_CATEGORICAL_SLOT_VALUE,
     DEFAULT_INTENTS,
@@ -33,7 +34,8 @@ VALIDATE_SLOT_MAPPINGS = "action_validate_slot_mappings"
 def check_undeclared(domain: Domain, usage: Usage, what: str) -> list[Issue]:
     """Names ``usage`` (of ``what``: "story", "test story") refers to that the domain lacks."""
     actions = set(domain.action_names_or_texts)
-    loops = set(domain.forms) | set(domain.user_actions)
+    # The two-stage fallback is a built-in loop (Rasa's rules activate it as one).
+    loops = set(domain.forms) | set(domain.user_actions) | {ACTION_TWO_STAGE_FALLBACK_NAME}
     checks: list[tuple[Places, set[str], str, str]] = [
         (usage.intents, set(domain.intents), "intent", "intents"),
         (usage.entities, set(domain.entities), "entity", "entities"),

@@ -77,6 +77,14 @@ async def test_form_unhappy_path_chitchat_then_continue(formbot: Conversation) -
     tracker = await formbot.tracker("c")
     assert tracker.active_loop_name == "restaurant_form"
     assert tracker.get_slot("cuisine") == "thai"
+    # As Rasa: the rejected form's prediction events are dropped, only the rejection is logged.
+    kinds = [e.type_name for e in tracker.events]
+    rejected = kinds.index("action_execution_rejected")
+    assert kinds[rejected - 1 : rejected + 2] == [
+        "user",
+        "action_execution_rejected",
+        "user_featurization",
+    ]
 
 
 async def test_form_cancelled(formbot: Conversation) -> None:
@@ -113,6 +121,16 @@ async def test_first_message_starts_a_session(moodbot: Conversation) -> None:
     assert isinstance(events[1], SessionStarted)
     assert isinstance(events[2], ActionExecuted) and events[2].action_name == "action_listen"
     assert isinstance(events[3], UserUttered)
+
+
+async def test_user_events_get_a_message_id_as_in_rasa(moodbot: Conversation) -> None:
+    # Rasa's UserMessage gives a message without an id ``uuid4().hex``.
+    await moodbot.say("ids", "hello")
+    await moodbot.say("ids", "I am great")
+    users = [e for e in (await moodbot.tracker("ids")).events if isinstance(e, UserUttered)]
+    ids = [u.message_id for u in users]
+    assert all(isinstance(i, str) and len(i) == 32 for i in ids) and len(set(ids)) == 2
+    assert [u.parse_data["message_id"] for u in users] == ids
 
 
 async def test_session_metadata_is_stored_in_a_slot(moodbot: Conversation) -> None:
@@ -188,5 +206,90 @@ async def test_slow_nlu_is_parsed_off_the_event_loop(moodbot_archive: Path) -> N
         runtime.swap_model(dataclasses.replace(model, parse_in_thread=True), "test")
         assert await conversation.say("t", "hello") == ["Hey! How are you?"]
         assert seen == [False]
+    finally:
+        await conversation.stop()
+
+
+E2E_PROJECT = {
+    "domain.yml": """\
+version: "3.1"
+intents: [greet, affirm, deny]
+responses:
+  utter_suggest: [{text: "How about sushi?"}]
+  utter_book: [{text: "Booked."}]
+  utter_bye: [{text: "Bye."}]
+""",
+    "config.yml": """\
+language: en
+pipeline:
+  - name: WhitespaceTokenizer
+  - name: CountVectorsFeaturizer
+  - name: DIETClassifier
+policies:
+  - name: TEDPolicy
+""",
+    "data/nlu.yml": """\
+version: "3.1"
+nlu:
+- intent: greet
+  examples: |
+    - hi
+    - hello
+- intent: affirm
+  examples: |
+    - yes
+    - sure
+- intent: deny
+  examples: |
+    - no
+    - never
+""",
+    "data/stories.yml": """\
+version: "3.1"
+stories:
+- story: bot text, then yes
+  steps:
+  - intent: greet
+  - bot: "Hungry?"
+  - intent: affirm
+  - action: utter_book
+- story: bot text, then no
+  steps:
+  - intent: greet
+  - bot: "Hungry?"
+  - intent: deny
+  - action: utter_bye
+- story: bot text, then the user's own words
+  steps:
+  - intent: greet
+  - bot: "Hungry?"
+  - user: "I could eat a horse"
+  - action: utter_suggest
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def e2e_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("e2e")
+    for name, text in E2E_PROJECT.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return train_project(root, out_dir=root / "models").archive
+
+
+async def test_end_to_end_stories_bot_text_and_user_text(e2e_archive: Path) -> None:
+    conversation = await Conversation.start(e2e_archive)
+    try:
+        assert await conversation.say("e", "hi") == ["Hungry?"]
+        # Logged as Rasa logs an end-to-end response: no name, the text as action_text.
+        bot_turn = [
+            e for e in (await conversation.tracker("e")).events if isinstance(e, ActionExecuted)
+        ][-2]
+        assert (bot_turn.action_name, bot_turn.action_text) == (None, "Hungry?")
+        # The exact words of the end-to-end story decide, whatever their intent.
+        assert await conversation.say("e", "I could eat a horse") == ["How about sushi?"]
+        assert await conversation.say("f", "hi") == ["Hungry?"]
+        assert await conversation.say("f", "no") == ["Bye."]
     finally:
         await conversation.stop()

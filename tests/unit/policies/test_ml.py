@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from palaver.core.constants import ACTION_LISTEN_NAME
-from palaver.core.events import ActionExecuted, SlotSet
+from palaver.core.events import (
+    ActionExecuted,
+    DefinePrevUserUtteredFeaturization,
+    Event,
+    SlotSet,
+    UserUttered,
+)
 from palaver.data.stories import ActionStep, SlotStep, UserStep
 from palaver.policies.ml import LinearSequencePolicy, state_features
 from palaver.policies.softmax import SparseRows, fit_softmax
@@ -118,3 +124,67 @@ def test_unbounded_history_uses_a_window_and_untrained_predicts_nothing() -> Non
     dom = domain()
     ensemble = train(dom, stories=[], config=ML_ONLY)
     assert ensemble.predict(started(dom, events=[user("greet")]), dom).confidence == 0.0
+
+
+E2E_STORIES = [
+    story(
+        "accepts",
+        UserStep("greet"),
+        ActionStep("utter_greet"),
+        UserStep("ask_price"),
+        ActionStep("utter_price"),
+        UserStep("affirm"),
+        ActionStep("utter_thanks"),
+    ),
+    story(
+        "accepts in own words",
+        UserStep("greet"),
+        ActionStep("utter_greet"),
+        UserStep("ask_price"),
+        ActionStep("utter_price"),
+        UserStep(None, text="I can always go for that"),
+        ActionStep("utter_thanks"),
+    ),
+    story(
+        "declines",
+        UserStep("greet"),
+        ActionStep("utter_greet"),
+        UserStep("ask_price"),
+        ActionStep("utter_price"),
+        UserStep("deny"),
+        ActionStep("utter_bye"),
+    ),
+]
+
+
+def _after_price(message: UserUttered) -> list[Event]:
+    return [
+        user("greet"),
+        ActionExecuted("utter_greet"),
+        ActionExecuted(ACTION_LISTEN_NAME),
+        user("ask_price"),
+        ActionExecuted("utter_price"),
+        ActionExecuted(ACTION_LISTEN_NAME),
+        message,
+    ]
+
+
+def test_a_text_taught_by_an_end_to_end_story_is_predicted_from_the_text() -> None:
+    # As TED: the user's words beat the (here misleading) intent when they were trained.
+    dom = domain()
+    ensemble = train(dom, stories=E2E_STORIES, config=ML_ONLY)
+    tracker = started(dom, events=_after_price(user("deny", text="I can always go for that")))
+    prediction = ensemble.predict(tracker, dom)
+    assert (prediction.action_name, prediction.is_end_to_end) == ("utter_thanks", True)
+    featurization = [
+        e for e in prediction.events if isinstance(e, DefinePrevUserUtteredFeaturization)
+    ]
+    assert [e.use_text_for_featurization for e in featurization] == [True]
+
+
+def test_an_untrained_text_is_predicted_from_the_intent() -> None:
+    dom = domain()
+    ensemble = train(dom, stories=E2E_STORIES, config=ML_ONLY)
+    tracker = started(dom, events=_after_price(user("deny", text="no thanks")))
+    prediction = ensemble.predict(tracker, dom)
+    assert (prediction.action_name, prediction.is_end_to_end) == ("utter_bye", False)

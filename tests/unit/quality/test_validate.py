@@ -317,6 +317,25 @@ def test_retrieval_intent_without_response(tmp_path: Path) -> None:
     assert issue.where(tmp_path) == "data/faq.yml:3"
 
 
+def test_two_stage_fallback_rule_is_not_an_undeclared_form(tmp_path: Path) -> None:
+    # Rasa's rules example activates the built-in two-stage fallback as a loop.
+    rule = """\
+version: "3.1"
+rules:
+- rule: two-stage fallback
+  steps:
+  - intent: nlu_fallback
+  - action: action_two_stage_fallback
+  - active_loop: action_two_stage_fallback
+"""
+    result = _validate(tmp_path, changed({}, {"data/fallback.yml": rule}))
+    assert result.errors == []
+    wrong = changed(
+        {}, {"data/fallback.yml": rule.replace("active_loop: action_two", "active_loop: two")}
+    )
+    assert _one(_validate(tmp_path, wrong), "form-not-in-domain").level is Level.ERROR
+
+
 def test_a_project_that_does_not_load_is_one_error(tmp_path: Path) -> None:
     files = changed({"domain.yml": ("intents:\n", "intents:\n  bad: [\n")})
     result = _validate(tmp_path, files)
