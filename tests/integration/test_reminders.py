@@ -10,9 +10,7 @@ POSTed to a local HTTP server.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,53 +19,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests import services
 from tests.integration.api_helpers import Api, ServerPool, StubServer
 from tests.integration.conftest import ServerProcess
+from tests.integration.rasa_sdk_server import RasaSdkActionServer
 
 pytestmark = pytest.mark.slow
 
 PROJECT = Path(__file__).parent / "projects" / "reminderbot"
 
 Events = list[dict[str, Any]]
-
-
-class ActionServer:
-    """``python -m rasa_sdk --actions actions`` serving the reminder bot's actions."""
-
-    def __init__(self, log: Path, python: str) -> None:
-        self.port = services.free_port()
-        self.url = f"http://127.0.0.1:{self.port}/webhook"
-        self.log = log
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(
-            [python, "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.port)],
-            cwd=PROJECT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"action server exited:\n{self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"action server not ready:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +77,10 @@ def api_server(
 @pytest.fixture(scope="module")
 def action_server(
     tmp_path_factory: pytest.TempPathFactory, rasa_sdk_python: str
-) -> Iterator[ActionServer]:
-    server = ActionServer(tmp_path_factory.mktemp("sdk") / "action-server.log", rasa_sdk_python)
+) -> Iterator[RasaSdkActionServer]:
+    server = RasaSdkActionServer(
+        PROJECT, tmp_path_factory.mktemp("sdk") / "action-server.log", rasa_sdk_python
+    )
     try:
         server.wait_ready()
         yield server
@@ -131,7 +93,7 @@ def sdk_server(
     pool: ServerPool,
     reminderbot_model: Path,
     receiver: StubServer,
-    action_server: ActionServer,
+    action_server: RasaSdkActionServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> ServerProcess:
     directory = tmp_path_factory.mktemp("sdk-server")
