@@ -10,10 +10,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from palaver.errors import ConfigError, ModelError
 from palaver.nlu import NLUPipeline, embeddings, sentence_encoder
+from palaver.nlu.classifier import LogisticRegressionClassifier
 from palaver.nlu.message import Message, TrainingBatch
+from palaver.nlu.registry import build_components, resolve_pipeline
 from palaver.nlu.training_data import NLUTrainingData, TrainingExample
 from tests.unit.nlu.datasets import simple_examples
 
@@ -131,6 +134,15 @@ def test_loading_without_the_model_package_is_a_model_error(
     monkeypatch.setattr(embeddings, "package_version", lambda model: None)
     with pytest.raises(ModelError, match=r"'all-MiniLM-L6-v2', which is not installed"):
         NLUPipeline.load(tmp_path)
+
+
+@pytest.mark.usefixtures("loads")
+def test_the_benchmark_pipeline_is_valid() -> None:
+    # bench/nlu/embeddings.yml is only read by `python -m bench.nlu`: check it here
+    path = Path(__file__).parents[3] / "bench" / "nlu" / "embeddings.yml"
+    components = build_components(resolve_pipeline(yaml.safe_load(path.read_text())["pipeline"]))
+    assert any(isinstance(c, embeddings.PretrainedEmbeddingFeaturizer) for c in components)
+    assert any(isinstance(c, LogisticRegressionClassifier) for c in components)
 
 
 def test_importing_the_nlu_package_does_not_import_torch() -> None:
