@@ -31,6 +31,16 @@ def moodbot_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def slowbot_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The slow-action test bot (``tests/integration/slowbot.py``), trained once."""
+    from palaver.training import train_project
+    from tests.integration.slowbot import write_slowbot
+
+    root = write_slowbot(tmp_path_factory.mktemp("slowbot"))
+    return train_project(root, out_dir=root / "models", force=True).archive
+
+
+@pytest.fixture(scope="session")
 def formbot_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_example("formbot", tmp_path_factory.mktemp("formbot-models"))
 

@@ -23,7 +23,6 @@ import aiohttp
 import pytest
 
 from palaver.locks.redis import RedisLockStore
-from palaver.training import train_project
 from tests.integration.conftest import ServerProcess
 from tests.integration.replica_harness import (
     Reply,
@@ -37,7 +36,7 @@ from tests.integration.replica_harness import (
     tagged,
     write_endpoints,
 )
-from tests.integration.slowbot import GREETING, SLOW_REPLY, SlowActionServer, write_slowbot
+from tests.integration.slowbot import GREETING, SLOW_REPLY, SlowActionServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(60)]
 
@@ -47,12 +46,6 @@ CONVERSATION = "crash-victim"
 
 class ClusterFactory(Protocol):
     def __call__(self, count: int, *args: str) -> AbstractContextManager[list[ServerProcess]]: ...
-
-
-@pytest.fixture(scope="module")
-def slowbot_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = write_slowbot(tmp_path_factory.mktemp("slowbot"))
-    return train_project(root, out_dir=root / "models", force=True).archive
 
 
 @pytest.fixture

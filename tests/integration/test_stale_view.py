@@ -36,7 +36,6 @@ from palaver.server.runtime import Runtime
 from palaver.server.settings import ServerSettings
 from palaver.stores.base import StoredConversation
 from palaver.stores.memory import InMemoryTrackerStore
-from palaver.training import train_project
 from tests.integration.conftest import ServerProcess
 from tests.integration.replica_harness import (
     MESSAGE_ID,
@@ -48,7 +47,7 @@ from tests.integration.replica_harness import (
     tagged,
     write_endpoints,
 )
-from tests.integration.slowbot import SLOW_REPLY, SlowActionServer, write_slowbot
+from tests.integration.slowbot import SLOW_REPLY, SlowActionServer
 
 # -- in process: two replicas whose locks do not exclude each other -----------------
 
@@ -240,12 +239,6 @@ class GatedActionServer(SlowActionServer):
             waiting.cancel()
         text = f"{SLOW_REPLY} saw {','.join(self.seen(body))}"
         return web.json_response({"events": [], "responses": [{"text": text}]})
-
-
-@pytest.fixture(scope="module")
-def slowbot_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = write_slowbot(tmp_path_factory.mktemp("slowbot"))
-    return train_project(root, out_dir=root / "models", force=True).archive
 
 
 @pytest.fixture
