@@ -56,6 +56,7 @@ from palaver.core.events import (
     UserUtteranceReverted,
     UserUttered,
 )
+from palaver.core.gc_policy import GcSchedule, tune_gc
 from palaver.core.tracker import DialogueStateTracker
 from palaver.core.tracker_cache import TrackerCache
 from palaver.errors import (
@@ -192,57 +193,6 @@ class ConversationTurn:
                 self.processor._cancel_reminders(self.tracker.sender_id, event)
 
 
-# Garbage collection in a server process. Python's cyclic GC collects its
-# young generation every 700 net allocations of container objects, and every
-# older-generation pass walks all live objects, the loaded model's included.
-# A turn creates no reference cycles (measured: no cyclic garbage per request),
-# so everything it leaves behind is freed by reference counting; what the
-# collector keeps walking is the long-lived state: the model and the
-# per-conversation caches (trackers, replays), which churn through the
-# generations as conversations come and go. Because old objects die as fast as
-# new ones are made, the young generation's *net* count stays below any
-# threshold while its population grows, until one collection walks hundreds
-# of thousands of objects (measured: 300-400 ms pauses, p99 > 150 ms at 32
-# connections). So the processor
-#   * raises the young threshold (``GC_YOUNG_THRESHOLD``),
-#   * freezes (``gc.freeze``: the collector stops walking them; refcounting
-#     still frees them) each newly served model and, every
-#     ``GC_FREEZE_EVERY`` messages, whatever survived them, which keeps the
-#     young generation small (p99 at 32 connections: ~30 ms, no GC pauses),
-#   * and every ``GC_UNFREEZE_EVERY`` freezes unfreezes and collects once, so
-#     a reference cycle made by some library is not kept forever.
-GC_YOUNG_THRESHOLD = 50_000
-GC_FREEZE_EVERY = 500
-GC_UNFREEZE_EVERY = 200
-
-
-def tune_gc() -> None:
-    """Raise the young-generation threshold (never lowers a larger one)."""
-    young, middle, old = gc.get_threshold()
-    if young < GC_YOUNG_THRESHOLD:
-        gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
-
-
-class GcSchedule:
-    """When to freeze the survivors of recent messages, and when to collect fully."""
-
-    def __init__(self) -> None:
-        self._messages = 0
-        self._freezes = 0
-
-    def message_done(self) -> None:
-        self._messages += 1
-        if self._messages < GC_FREEZE_EVERY:
-            return
-        self._messages = 0
-        self._freezes += 1
-        if self._freezes >= GC_UNFREEZE_EVERY:
-            self._freezes = 0
-            gc.unfreeze()
-            gc.collect()
-        gc.freeze()
-
-
 def bot_message(event: BotUttered) -> dict[str, Any]:
     """A BotUttered event as the message dict output channels send."""
     data = event.data or {}
@@ -325,7 +275,7 @@ class MessageProcessor:
         model = self.runtime.model  # raises ModelNotReadyError: 503 to the channel
         if model is not self._frozen_model:
             self._frozen_model = model
-            gc.freeze()  # see GC_YOUNG_THRESHOLD: the model lives as long as it serves
+            gc.freeze()  # see palaver.core.gc_policy: the model lives as long as it serves
         started = time.perf_counter()
         counters = self.runtime.counters
         result: TurnResult | None = None

@@ -44,7 +44,7 @@ def _store_config(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
     if kind == "redis":
         url = request.getfixturevalue("redis_url")
         prefix = request.getfixturevalue("redis_prefix")
-        return f"tracker_store:\n  type: redis\n  url: {url}\n  key_prefix: \"{prefix}\"\n"
+        return f'tracker_store:\n  type: redis\n  url: {url}\n  key_prefix: "{prefix}"\n'
     moto = request.getfixturevalue("moto_server")
     return (
         "tracker_store:\n  type: dynamo\n  table_name: palaver_restart_test\n"
