@@ -77,6 +77,8 @@ DEFAULT_ACTIONS: dict[str, Action] = {action.name: action for action in default_
 # Resolved actions per domain (a domain is immutable and actions hold no state), so
 # the processor's several look-ups per message cost one dict access each.
 _RESOLVED: weakref.WeakKeyDictionary[Domain, dict[str, Action]] = weakref.WeakKeyDictionary()
+# The most recently used entry of _RESOLVED, compared by identity.
+_last: tuple[weakref.ref[Domain], dict[str, Action]] | None = None
 
 
 def action_for_name(name: str, domain: Domain) -> Action:
@@ -85,12 +87,20 @@ def action_for_name(name: str, domain: Domain) -> Action:
     Raises:
         UnknownActionError: ``name`` is not in ``domain.action_names_or_texts``.
     """
-    try:
-        resolved = _RESOLVED.get(domain)
-        if resolved is None:
-            resolved = _RESOLVED[domain] = {}
-    except TypeError:  # a domain stand-in that cannot be weakly referenced or hashed
-        return _resolve(name, domain)
+    global _last
+    last = _last
+    if last is not None and last[0]() is domain:
+        # A server serves one domain at a time: no hashing on the usual path.
+        resolved = last[1]
+    else:
+        try:
+            found = _RESOLVED.get(domain)
+            if found is None:
+                found = _RESOLVED[domain] = {}
+            _last = (weakref.ref(domain), found)
+            resolved = found
+        except TypeError:  # a domain stand-in that cannot be weakly referenced or hashed
+            return _resolve(name, domain)
     action = resolved.get(name)
     if action is None:
         action = resolved[name] = _resolve(name, domain)

@@ -154,6 +154,7 @@ class Domain:
         self.store_entities_as_slots = bool(config.get(STORE_ENTITIES_AS_SLOTS_KEY, True))
         self._data = self._serialize()
         self._fingerprint: str | None = None
+        self._hash: int | None = None
 
     # --- construction ---------------------------------------------------------------
 
@@ -368,7 +369,9 @@ class Domain:
         return self.fingerprint() == other.fingerprint()
 
     def __hash__(self) -> int:
-        return int(self.fingerprint()[:16], 16)
+        if self._hash is None:
+            self._hash = int(self.fingerprint()[:16], 16)
+        return self._hash
 
     def __repr__(self) -> str:
         return (

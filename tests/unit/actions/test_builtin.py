@@ -171,3 +171,16 @@ async def test_ask_affirmation_skips_nlu_fallback_in_the_ranking() -> None:
     )
     events = await run("action_default_ask_affirmation", domain, [message])
     assert texts(events) == ["Did you mean 'greet'?"]
+
+
+def test_resolved_actions_follow_the_domain_they_were_asked_for() -> None:
+    """The identity fast path of the last domain never answers for another domain."""
+    custom = Domain.from_dict({"actions": ["action_session_start"]})
+    for _ in range(3):  # alternate, so each call misses the single-entry fast path
+        assert (
+            action_for_name("action_session_start", WITHOUT)
+            is DEFAULT_ACTIONS["action_session_start"]
+        )
+        assert isinstance(action_for_name("action_session_start", custom), RemoteAction)
+    first = action_for_name("action_session_start", custom)
+    assert action_for_name("action_session_start", custom) is first  # cached per domain
