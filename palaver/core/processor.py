@@ -58,7 +58,7 @@ from palaver.core.events import (
 )
 from palaver.core.gc_policy import GcSchedule, tune_gc
 from palaver.core.tracker import DialogueStateTracker
-from palaver.core.tracker_cache import TrackerCache
+from palaver.core.tracker_cache import TrackerCache, version_note
 from palaver.errors import (
     ActionExecutionError,
     ActionRejectedError,
@@ -293,7 +293,9 @@ class MessageProcessor:
                         },
                     }
                 for attempt in range(1, TURN_ATTEMPTS + 1):
-                    tracker, loaded, older = await self._load_for_turn(message.sender_id, model)
+                    tracker, loaded, older = await self._load_for_turn(
+                        message.sender_id, model, handle.previous_note
+                    )
                     await self._update_session(tracker, model, output.name(), message.metadata)
                     await self._log_user_message(tracker, model, message)
                     if self._should_handle(tracker):
@@ -309,7 +311,9 @@ class MessageProcessor:
                         break
                     except ConversationChangedError as exc:
                         _redo_or_give_up(exc, attempt)
-                self._trackers.put(message.sender_id, tracker, model, older, handle.fence)
+                cached = self._trackers.put(message.sender_id, tracker, model, older, handle.fence)
+                if cached is not None:
+                    handle.note = version_note(cached)
                 result = TurnResult(tracker, list(new_events))
                 for bot in result.bot_messages:
                     await output.send_response(message.sender_id, bot)
@@ -382,7 +386,7 @@ class MessageProcessor:
         return self.runtime.lock_store.lock(sender_id, wait_timeout=self.lock_wait_timeout)
 
     async def _load_for_turn(
-        self, sender_id: str, model: LoadedModel
+        self, sender_id: str, model: LoadedModel, lock_note: str | None = None
     ) -> tuple[DialogueStateTracker, int, int]:
         """The tracker for a message turn, reusing this process's copy while it is current.
 
@@ -390,12 +394,18 @@ class MessageProcessor:
         stored events of older sessions it does not hold. The cached tracker is
         taken out of the cache for the turn and goes back only after the turn
         was stored, so a failed turn never leaves a half-updated tracker behind.
+        The copy is current when the lock's note is the one this process left
+        with it (see ``palaver.core.tracker_cache``), else when the store's
+        version is still the one it was written at.
         """
         store = self.runtime.tracker_store
         assert store is not None
         if self._is_versioned(store):
             cached = self._trackers.take(sender_id, model)
-            current = cached is not None and await store.version(sender_id) == cached.version
+            current = cached is not None and (
+                lock_note == version_note(cached.version)
+                or await store.version(sender_id) == cached.version
+            )
             self._trackers.record(current)
             if cached is not None and current:
                 return cached.tracker, len(cached.tracker.events), cached.older_events

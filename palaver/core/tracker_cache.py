@@ -8,6 +8,12 @@ replica's write, an API edit or an import simply causes a reload. The count
 is also what the processor passes to ``append`` as ``expected_total``: a write
 that slips in after the check (the lock expired under a slow turn) makes the
 store refuse the turn instead of storing it after events it never saw.
+
+The check itself usually costs nothing: the processor leaves the version it
+wrote as the lock's note (``version_note``), and when the next holder of the
+conversation's lock is this process again and finds its own note, nobody else
+held the lock in between, so the store is not asked. Any other holder, a
+crash or a lost lock in between leaves no such note, and the version is read.
 """
 
 from __future__ import annotations
@@ -69,16 +75,23 @@ class TrackerCache:
         model: LoadedModel,
         older_events: int,
         fence: int | None,
-    ) -> None:
+    ) -> ConversationVersion | None:
         """Keep ``tracker``, all of whose events are stored, the last ones under ``fence``.
 
         ``older_events`` counts the stored events of earlier sessions that the
-        tracker does not hold.
+        tracker does not hold. Returns the version the entry is valid for (None
+        when the cache is disabled).
         """
         if self.size <= 0:
-            return
+            return None
         version = ConversationVersion(older_events + len(tracker.events), fence)
         self._entries[sender_id] = CachedTracker(tracker, model, version, older_events)
         self._entries.move_to_end(sender_id)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
+        return version
+
+
+def version_note(version: ConversationVersion) -> str:
+    """The lock note that says "the store holds ``version``, written by this note's author"."""
+    return f"v1:{version.total_events}:{version.fence}"

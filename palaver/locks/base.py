@@ -8,7 +8,7 @@ conversations in parallel.
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 
@@ -21,11 +21,23 @@ class LockHandle:
 
     ``fence`` is a fencing token: strictly increasing per conversation across
     all replicas. Stores refuse writes with a fence lower than one they saw.
+
+    ``note`` is a short string the holder may set before releasing; the next
+    holder of the conversation finds it in ``previous_note``. A note reaches
+    only the immediately next holder, and only from a holder that released
+    normally (a holder that crashed, lost its lock or whose body raised leaves
+    none), so ``previous_note`` is None unless the last holder said something.
+    It is a hint, never a guarantee: the processor notes the conversation's
+    version to skip re-reading it, and the store's ``expected_total`` check
+    still refuses a turn computed on a stale view. Lock stores that keep no
+    notes always give None.
     """
 
     conversation_id: str
     ticket: int
     fence: int
+    previous_note: str | None = field(default=None, compare=False)
+    note: str | None = field(default=None, compare=False)
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ import contextlib
 import itertools
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -28,6 +28,10 @@ from palaver.locks.base import LockHandle
 __all__ = ["InMemoryLockSettings", "InMemoryLockStore"]
 
 _Waiters = deque["asyncio.Future[int]"]
+
+# Notes left by holders (``LockHandle.note``) for conversations not held now, at most
+# this many (the least recently left is dropped first: its next holder reads the store).
+NOTES_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class InMemoryLockStore:
         # Start at the wall clock in microseconds: after a restart, fences must
         # stay above those a persistent tracker store has already accepted.
         self._fences = itertools.count(time.time_ns() // 1000)
+        self._notes: OrderedDict[str, str] = OrderedDict()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> InMemoryLockStore:
@@ -181,12 +186,13 @@ class InMemoryLockStore:
 class _MemoryLock:
     """One ``async with store.lock(...)``; not reusable."""
 
-    __slots__ = ("_conversation_id", "_store", "_timeout")
+    __slots__ = ("_conversation_id", "_handle", "_store", "_timeout")
 
     def __init__(self, store: InMemoryLockStore, conversation_id: str, timeout: float) -> None:
         self._store = store
         self._conversation_id = conversation_id
         self._timeout = timeout
+        self._handle: LockHandle | None = None
 
     async def __aenter__(self) -> LockHandle:
         store = self._store
@@ -194,9 +200,13 @@ class _MemoryLock:
         ticket = next(store._tickets)
         if conversation_id not in store._locks:
             store._locks[conversation_id] = None
-            return LockHandle(conversation_id, ticket, next(store._fences))
-        fence = await store._wait(conversation_id, self._timeout)
-        return LockHandle(conversation_id, ticket, fence)
+            fence = next(store._fences)
+        else:
+            fence = await store._wait(conversation_id, self._timeout)
+        # Held now: the last holder's note is ours alone.
+        note = store._notes.pop(conversation_id, None)
+        self._handle = LockHandle(conversation_id, ticket, fence, previous_note=note)
+        return self._handle
 
     async def __aexit__(
         self,
@@ -204,4 +214,11 @@ class _MemoryLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._store._release(self._conversation_id)
+        store, handle = self._store, self._handle
+        if handle is not None and handle.note is not None and exc_type is None:
+            notes = store._notes
+            notes[self._conversation_id] = handle.note
+            notes.move_to_end(self._conversation_id)
+            if len(notes) > NOTES_MAX:
+                notes.popitem(last=False)
+        store._release(self._conversation_id)

@@ -241,6 +241,14 @@ def _typed(values: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _coerce(key, raw, _KINDS[key]) for key, raw in values.items()}
 
 
+def _note(reply: Sequence[Any]) -> str | None:
+    """The previous holder's note in an ENQUEUE/POLL reply that claimed the lock."""
+    if len(reply) < 3 or reply[2] is None:
+        return None
+    raw = reply[2]
+    return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+
+
 def _mask_dsn(dsn: str) -> str:
     parts = urlsplit(dsn)
     if parts.password is None:
@@ -457,10 +465,10 @@ class RedisLockStore:
         loop = asyncio.get_running_loop()
         started = loop.time()
         keys = self._keys(conversation_id)
-        ticket, fence = await self._take_ticket(conversation_id, keys)
+        ticket, fence, note = await self._take_ticket(conversation_id, keys)
         try:
             while not fence:
-                fence = await self._wait_turn(conversation_id, keys, ticket, started + limit)
+                fence, note = await self._wait_turn(conversation_id, keys, ticket, started + limit)
                 if fence == _SKIPPED:
                     logger.warning(
                         "lock_store.ticket_skipped conversation=%s ticket=%d: its heartbeat "
@@ -468,7 +476,7 @@ class RedisLockStore:
                         conversation_id,
                         ticket,
                     )
-                    ticket, fence = await self._take_ticket(conversation_id, keys)
+                    ticket, fence, note = await self._take_ticket(conversation_id, keys)
         except TimeoutError as exc:
             self._give_up_later(conversation_id, ticket)
             raise LockTimeoutError(conversation_id, loop.time() - started) from exc
@@ -476,10 +484,16 @@ class RedisLockStore:
             self._give_up_later(conversation_id, ticket)
             raise
         self._held[ticket] = _Held(conversation_id, ticket, fence)
-        return LockHandle(conversation_id, ticket, fence)
+        return LockHandle(conversation_id, ticket, fence, previous_note=note)
 
-    async def _take_ticket(self, conversation_id: str, keys: list[str]) -> tuple[int, int]:
-        """Run ENQUEUE, in ``lock()`` call order for this replica's callers."""
+    async def _take_ticket(
+        self, conversation_id: str, keys: list[str]
+    ) -> tuple[int, int, str | None]:
+        """Run ENQUEUE, in ``lock()`` call order for this replica's callers.
+
+        Returns the ticket, the fence (0 while waiting) and, when claimed, the
+        previous holder's note.
+        """
         previous = self._enqueue_turns.get(conversation_id)
         turn = asyncio.get_running_loop().create_future()
         self._enqueue_turns[conversation_id] = turn
@@ -491,12 +505,12 @@ class RedisLockStore:
                 self._run("ENQUEUE", "queueing for", conversation_id, keys, args)
             )
             try:
-                ticket, fence = await asyncio.shield(task)
+                reply = await asyncio.shield(task)
             except asyncio.CancelledError:
                 # The script may still take a ticket: give it up once we know it.
                 task.add_done_callback(functools.partial(self._give_up_orphan, conversation_id))
                 raise
-            return int(ticket), int(fence)
+            return int(reply[0]), int(reply[1]), _note(reply)
         finally:
             turn.set_result(None)
             if self._enqueue_turns.get(conversation_id) is turn:
@@ -504,8 +518,8 @@ class RedisLockStore:
 
     async def _wait_turn(
         self, conversation_id: str, keys: list[str], ticket: int, deadline: float
-    ) -> int:
-        """Sleep until woken or the next poll; return the fence or ``_SKIPPED``."""
+    ) -> tuple[int, str | None]:
+        """Sleep until woken or the next poll; return the fence (or ``_SKIPPED``) and note."""
         loop = asyncio.get_running_loop()
         while True:
             remaining = deadline - loop.time()
@@ -518,11 +532,12 @@ class RedisLockStore:
                     "waited for its lock."
                 )
             args = [*self._timing, ticket]
-            status, fence = await self._run("POLL", "waiting for", conversation_id, keys, args)
+            reply = await self._run("POLL", "waiting for", conversation_id, keys, args)
+            status = reply[0]
             if status == _HELD:
-                return int(fence)
+                return int(reply[1]), _note(reply)
             if status == _SKIPPED:
-                return _SKIPPED
+                return _SKIPPED, None
 
     async def _sleep_until_woken(self, ticket: int, limit: float) -> None:
         if ticket in self._early_wakeups:
@@ -553,7 +568,9 @@ class RedisLockStore:
     async def _release(self, handle: LockHandle, body_failed: bool) -> None:
         self._held.pop(handle.ticket, None)
         keys = self._keys(handle.conversation_id)
-        args = [*self._timing, handle.ticket]
+        # A body that failed leaves no note: the next holder reads the store.
+        note = "" if body_failed or handle.note is None else handle.note
+        args: list[str | int] = [*self._timing, handle.ticket, note]
         try:
             status = await self._in_background(
                 self._run("LEAVE", "releasing", handle.conversation_id, keys, args)
@@ -600,8 +617,7 @@ class RedisLockStore:
     def _give_up_orphan(self, conversation_id: str, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or task.exception() is not None:
             return
-        ticket, _fence = task.result()
-        self._give_up_later(conversation_id, int(ticket))
+        self._give_up_later(conversation_id, int(task.result()[0]))
 
     async def _in_background(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` in its own task so that cancelling the caller cannot cut it."""
@@ -699,7 +715,7 @@ class RedisLockStore:
 
     def _keys(self, conversation_id: str) -> list[str]:
         base = f"{self.settings.namespace}{conversation_id}"
-        return [f"{base}:q", f"{base}:w", f"{base}:h", self._seq_key]
+        return [f"{base}:q", f"{base}:w", f"{base}:h", self._seq_key, f"{base}:n"]
 
     def _require_client(self, conversation_id: str) -> Redis:
         """The client, for new work: refused while stopping or stopped."""

@@ -14,6 +14,11 @@ Keys of one conversation (``KEYS``), all deleted or expiring when idle:
    It never falls behind the Redis clock in microseconds either: a Redis
    restarted without persistence must not hand out fences lower than those a
    persistent tracker store has already accepted (it would refuse every write).
+5. ``<ns><conversation>:n`` - the note a holder left on release (see
+   ``LockHandle.note``), handed to exactly the next holder: taken (read and
+   deleted) when the next ticket claims the lock, so a holder that crashed or
+   lost its lock leaves no note for the one after it. It expires with the
+   idle queue.
 
 ``ARGV[1..3]`` are always the lock lifetime, the waiter heartbeat TTL and the
 idle-queue expiry, in milliseconds.
@@ -27,7 +32,7 @@ next, and the new head's replica is woken through ``PUBLISH``.
 from __future__ import annotations
 
 _PRELUDE = """
-local queue, waiters, holder, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local queue, waiters, holder, seq, note = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local lifetime = tonumber(ARGV[1])
 local waiter_ttl = tonumber(ARGV[2])
 local idle_expiry = tonumber(ARGV[3])
@@ -104,6 +109,15 @@ local function claim(ticket)
   return fence
 end
 
+-- The previous holder's note, for the holder that just claimed (false if none).
+local function take_note()
+  local n = redis.call('GET', note)
+  if n then
+    redis.call('DEL', note)
+  end
+  return n
+end
+
 local function touch()
   redis.call('PEXPIRE', queue, idle_expiry)
   redis.call('PEXPIRE', waiters, idle_expiry)
@@ -113,23 +127,25 @@ end
 ENQUEUE = (
     _PRELUDE
     + """
--- ARGV[4]: the caller's notification channel. Returns {ticket, fence or 0}.
+-- ARGV[4]: the caller's notification channel.
+-- Returns {ticket, fence or 0, the previous holder's note when claimed}.
 local ticket = int(next_seq())
 local before = head()
 redis.call('ZADD', queue, ticket, ticket)
 if not before then
   local fence = claim(ticket)
   touch()
-  return {tonumber(ticket), fence}
+  return {tonumber(ticket), fence, take_note()}
 end
 local now = now_ms()
 redis.call('HSET', waiters, 'd:' .. ticket, now + waiter_ttl, 'c:' .. ticket, ARGV[4])
-local fence = 0
 if advance(now, before, ticket) == ticket then
-  fence = claim(ticket)
+  local fence = claim(ticket)
+  touch()
+  return {tonumber(ticket), fence, take_note()}
 end
 touch()
-return {tonumber(ticket), fence}
+return {tonumber(ticket), 0}
 """
 )
 
@@ -137,7 +153,8 @@ POLL = (
     _PRELUDE
     + """
 -- ARGV[4]: ticket. Heartbeat, skip a dead head, claim when ours.
--- Returns {1, fence} when held, {0, 0} to keep waiting, {-1, 0} when skipped.
+-- Returns {1, fence, note} when held (the note only when this poll claimed),
+-- {0, 0} to keep waiting, {-1, 0} when skipped.
 local ticket = ARGV[4]
 if not redis.call('ZSCORE', queue, ticket) then
   return {-1, 0}
@@ -149,14 +166,12 @@ end
 local now = now_ms()
 redis.call('HSET', waiters, 'd:' .. ticket, now + waiter_ttl)
 local h = advance(now, head(), ticket)
-local fence = 0
 if h == ticket then
-  fence = claim(ticket)
+  local fence = claim(ticket)
+  touch()
+  return {1, fence, take_note()}
 end
 touch()
-if fence ~= 0 then
-  return {1, fence}
-end
 return {0, 0}
 """
 )
@@ -164,10 +179,12 @@ return {0, 0}
 LEAVE = (
     _PRELUDE
     + """
--- ARGV[4]: ticket. Release the lock or give up a waiting ticket.
+-- ARGV[4]: ticket, ARGV[5]: the holder's note for the next holder ('' for none).
+-- Release the lock or give up a waiting ticket.
 -- Returns 1 if the ticket held the lock, 2 if it was queued without holding
 -- (a waiter, or a holder whose lock expired but nobody took over), 0 if the
 -- ticket was already gone (skipped: someone else may have held the lock).
+-- Only a holder (1) leaves its note.
 local ticket = ARGV[4]
 local queued = redis.call('ZSCORE', queue, ticket)
 local status = 0
@@ -177,6 +194,9 @@ elseif queued then
   status = 2
 else
   return 0
+end
+if status == 1 and ARGV[5] and ARGV[5] ~= '' then
+  redis.call('SET', note, ARGV[5], 'PX', idle_expiry)
 end
 local before = head()
 forget(ticket)

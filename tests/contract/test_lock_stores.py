@@ -209,6 +209,43 @@ async def test_body_exception_releases_the_lock(lock_store: LockStore) -> None:
         pass
 
 
+async def test_a_note_reaches_exactly_the_next_holder(lock_store: LockStore) -> None:
+    async with lock_store.lock(CONVERSATION) as first:
+        assert first.previous_note is None
+        first.note = "v1:5:123"
+    async with lock_store.lock(CONVERSATION) as second:
+        assert second.previous_note == "v1:5:123"
+    # The second holder said nothing: the note was its alone.
+    async with lock_store.lock(CONVERSATION) as third:
+        assert third.previous_note is None
+    async with lock_store.lock("another conversation") as other:
+        assert other.previous_note is None
+
+
+async def test_a_note_is_handed_to_a_queued_waiter(lock_store: LockStore) -> None:
+    seen: list[str | None] = []
+
+    async def waiter() -> None:
+        async with lock_store.lock(CONVERSATION) as handle:
+            seen.append(handle.previous_note)
+
+    async with lock_store.lock(CONVERSATION) as holder:
+        task = asyncio.create_task(waiter())
+        await asyncio.sleep(0.1)  # queued behind the holder
+        holder.note = "from the holder"
+    await asyncio.wait_for(task, 10)
+    assert seen == ["from the holder"]
+
+
+async def test_a_holder_whose_body_failed_leaves_no_note(lock_store: LockStore) -> None:
+    with pytest.raises(RuntimeError):
+        async with lock_store.lock(CONVERSATION) as handle:
+            handle.note = "half done"
+            raise RuntimeError("turn failed")
+    async with lock_store.lock(CONVERSATION) as after:
+        assert after.previous_note is None
+
+
 async def test_fence_strictly_increases(lock_store: LockStore) -> None:
     fences = []
     for _ in range(10):

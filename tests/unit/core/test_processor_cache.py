@@ -95,3 +95,70 @@ async def test_stored_events_match_the_cached_tracker(replicas: tuple[Runtime, R
     ]
     assert isinstance(entry.tracker.events[1], SessionStarted)
     assert sum(isinstance(e, UserUttered) for e in entry.tracker.events) == 4
+
+
+class CountingVersions:
+    """Counts ``version`` calls on a store (the check the lock's note saves)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        store = runtime.tracker_store
+        assert store is not None
+        self.calls = 0
+        original = store.version  # type: ignore[attr-defined]
+
+        async def version(sender_id: str) -> object:
+            self.calls += 1
+            return await original(sender_id)
+
+        store.version = version  # type: ignore[attr-defined]
+
+
+async def test_the_lock_note_spares_the_version_read_for_consecutive_turns(
+    replicas: tuple[Runtime, Runtime],
+) -> None:
+    first, _ = replicas
+    versions = CountingVersions(first)
+    await say(first, "n1", "hello")
+    await say(first, "n1", "I am sad")
+    await say(first, "n1", "yes")
+    # Both later turns found the note the previous turn of this process left.
+    assert versions.calls == 0
+    assert processor(first)._trackers.hits == 2
+
+
+async def test_any_other_holder_in_between_means_the_version_is_read(
+    replicas: tuple[Runtime, Runtime],
+) -> None:
+    first, second = replicas
+    versions = CountingVersions(first)
+    await say(first, "n2", "hello")
+    await say(second, "n2", "I am sad")  # the other replica's note replaces ours
+    assert await say(first, "n2", "yes") == ["Great, carry on!"]
+    assert versions.calls == 1  # read, found changed, reloaded
+    assert processor(first)._trackers.hits == 0
+    # An HTTP API operation holds the lock and leaves no note either.
+    async with processor(first).conversation("n2", session="keep") as turn:
+        turn.tracker.update(UserUttered("from the API", {"intent": {"name": "greet"}}))
+    before = versions.calls
+    await say(first, "n2", "bye")
+    assert versions.calls == before + 1
+    stored = await first.tracker_store.load("n2")  # type: ignore[union-attr]
+    assert stored is not None
+    texts = [e["text"] for e in stored.events if e["event"] == "user"]
+    assert texts == ["hello", "I am sad", "yes", "from the API", "bye"]
+
+
+async def test_a_write_that_bypassed_the_lock_and_changed_the_count_is_caught(
+    replicas: tuple[Runtime, Runtime],
+) -> None:
+    """The note is a hint: the append's expected count still refuses a stale view."""
+    first, _ = replicas
+    await say(first, "n3", "hello")
+    store = first.tracker_store
+    assert store is not None
+    await store.append("n3", [UserUttered("sneaked in", {"intent": {"name": "greet"}}).as_dict()])
+    await say(first, "n3", "I am sad")  # computed on the cached view, refused, re-run
+    stored = await store.load("n3")
+    assert stored is not None
+    texts = [e["text"] for e in stored.events if e["event"] == "user"]
+    assert texts == ["hello", "sneaked in", "I am sad"]
