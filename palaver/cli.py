@@ -20,6 +20,16 @@ logger = logging.getLogger("palaver")
 DEFAULT_PORT = 5005
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", help="model archive, or directory of archives (newest wins)")
     p.add_argument("--endpoints", help="endpoints.yml (stores, locks, broker, action server)")
@@ -30,6 +40,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cors", nargs="*", default=[], help="allowed CORS origins ('*' for any)")
     p.add_argument("--response-timeout", type=float, default=3600.0)
     p.add_argument("--lock-wait-timeout", type=float, default=60.0)
+    p.add_argument(
+        "--tracker-cache-size",
+        type=_non_negative_int,
+        default=2000,
+        help="conversations whose trackers are kept between turns (0: reload every turn)",
+    )
     p.add_argument("--auth-token", help="token required as ?token= on API routes")
     p.add_argument("--jwt-secret", help="JWT secret (HS*) or public key (RS*) for the API")
     p.add_argument("--jwt-method", default="HS256", help="JWT algorithm (HS256, RS256, ...)")

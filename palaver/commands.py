@@ -90,6 +90,7 @@ def _settings_from_args(args: argparse.Namespace) -> Any:
         debug=args.debug,
         access_log=args.access_log,
         trace_locks=args.trace_locks,
+        tracker_cache_size=args.tracker_cache_size,
     )
 
 
@@ -226,18 +227,30 @@ def import_(args: argparse.Namespace) -> int:
 
 
 async def _import(args: argparse.Namespace) -> None:
+    from palaver.locks import create_lock_store
     from palaver.stores import create_tracker_store
     from palaver.stores.migrate import import_events
 
-    store = create_tracker_store(EndpointsConfig.load(args.endpoints).tracker_store)
+    endpoints = EndpointsConfig.load(args.endpoints)
+    store = create_tracker_store(endpoints.tracker_store)
+    # A lock store shared with running servers (Redis): write each conversation under
+    # its lock and fence, as a server does. A per-process one would coordinate nothing.
+    locks = create_lock_store(endpoints.lock_store)
+    lock_store = locks if locks.multi_process_safe else None
     await store.start()
-    started = time.monotonic()
     try:
+        if lock_store is not None:
+            await lock_store.start()
+        started = time.monotonic()
         if args.file == "-":
-            stats = await import_events(store, sys.stdin, replace=args.replace)
+            stats = await import_events(
+                store, sys.stdin, replace=args.replace, lock_store=lock_store
+            )
         else:
             with open(args.file, encoding="utf-8") as lines:  # noqa: ASYNC230 - local file
-                stats = await import_events(store, lines, replace=args.replace)
+                stats = await import_events(
+                    store, lines, replace=args.replace, lock_store=lock_store
+                )
         logger.info(
             "imported %s events of %s conversations in %.1fs",
             stats.events,
@@ -245,4 +258,6 @@ async def _import(args: argparse.Namespace) -> None:
             time.monotonic() - started,
         )
     finally:
+        if lock_store is not None:
+            await lock_store.stop()
         await store.stop()

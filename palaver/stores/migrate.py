@@ -21,12 +21,15 @@ import itertools
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from palaver.errors import InvalidEventError
 from palaver.stores.base import EventDict, TrackerStore
+
+if TYPE_CHECKING:
+    from palaver.locks.base import LockStore
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +87,16 @@ async def import_events(
     *,
     replace: bool = False,
     batch_size: int = 500,
+    lock_store: LockStore | None = None,
 ) -> TransferStats:
     """Append the events of an export to ``store``.
 
     Consecutive events of one conversation are appended in batches of up to
-    ``batch_size`` (one ``append`` each). Blank lines are ignored.
+    ``batch_size`` (one ``append`` each). Blank lines are ignored. With
+    ``lock_store`` (the deployment's, shared with its running servers) each
+    batch is written under the conversation's lock and fencing token, as a
+    server writes a turn: servers see the import at their next message and
+    never interleave a turn with it.
 
     Raises:
         InvalidEventError: a line is not ``{"sender_id": str, "event": {"event": str, ...}}``;
@@ -99,13 +107,20 @@ async def import_events(
     pending_sender: str | None = None
     events = 0
 
+    async def write(sender_id: str, batch: list[EventDict], fence: int | None) -> None:
+        if replace and sender_id not in conversations:
+            await store.delete(sender_id)
+        conversations.add(sender_id)
+        await store.append(sender_id, batch, fence=fence)
+
     async def flush() -> None:
         nonlocal pending, events
         if pending_sender is not None and pending:
-            if replace and pending_sender not in conversations:
-                await store.delete(pending_sender)
-            conversations.add(pending_sender)
-            await store.append(pending_sender, pending)
+            if lock_store is None:
+                await write(pending_sender, pending, None)
+            else:
+                async with lock_store.lock(pending_sender) as handle:
+                    await write(pending_sender, pending, handle.fence)
             events += len(pending)
         pending = []
 

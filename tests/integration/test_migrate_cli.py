@@ -66,3 +66,30 @@ async def test_sqlite_to_postgres_round_trip(tmp_path: Path, postgres_db: str) -
     async with target:
         stored = await target.load("user-0", full=True)
         assert stored is not None and len(stored.events) == 3
+
+
+@pytest.mark.redis
+async def test_import_with_the_redis_lock_store_writes_under_locks_and_fences(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    """Importing into a live deployment: each conversation is written as a server writes."""
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text(
+        "".join(
+            json.dumps({"sender_id": f"u{i}", "event": {"event": "user", "text": "hi"}}) + "\n"
+            for i in range(3)
+        )
+    )
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text(
+        f"tracker_store:\n  type: sql\n  dialect: sqlite\n  db: {tmp_path / 'conv.db'}\n"
+        f'lock_store:\n  type: redis\n  url: {redis_url}\n  key_prefix: "{redis_prefix}"\n'
+    )
+    imported = run("import", "--endpoints", str(endpoints), "--file", str(dump))
+    assert imported.returncode == 0, imported.stderr
+    store = create_tracker_store(EndpointsConfig.load(endpoints).tracker_store)
+    async with store:
+        for i in range(3):
+            version = await store.version(f"u{i}")  # type: ignore[attr-defined]
+            assert version is not None and version.total_events == 1
+            assert version.fence is not None  # the lock's fencing token

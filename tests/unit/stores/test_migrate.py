@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from palaver.errors import InvalidEventError
+from palaver.locks.memory import InMemoryLockStore
 from palaver.stores.memory import InMemoryTrackerStore
 from palaver.stores.migrate import TransferStats, export_events, import_events
 
@@ -99,3 +100,29 @@ async def test_bad_line_reports_its_number_after_importing_what_came_before(
         await import_events(target, [good, line, good])
     loaded = await target.load("x")
     assert loaded is not None and loaded.events == [ev(1)]
+
+
+async def test_import_with_a_lock_store_writes_under_each_conversations_lock() -> None:
+    """A live deployment's servers see the import as another holder of the lock."""
+    out = io.StringIO()
+    await export_events(await filled_store(), out)
+    locks = InMemoryLockStore()
+    # A server left a note with the conversation (it would skip its version read).
+    async with locks.lock("bob") as server_turn:
+        server_turn.note = "v1:1:123"
+    fences: list[int | None] = []
+    target = await filled_store()
+    original_append = target.append
+
+    async def append(sender_id: str, events: list[dict[str, object]], **kw: object) -> None:
+        assert await locks.queue_length(sender_id) == 1  # held while writing
+        fences.append(kw.get("fence"))  # type: ignore[arg-type]
+        await original_append(sender_id, events, **kw)  # type: ignore[arg-type]
+
+    target.append = append  # type: ignore[method-assign]
+    await import_events(target, out.getvalue().splitlines(), replace=True, lock_store=locks)
+    assert len(fences) == 2 and all(isinstance(f, int) for f in fences)
+    async with locks.lock("bob") as next_turn:
+        assert next_turn.previous_note is None  # the import held the lock in between
+    replaced = await target.load("bob", full=True)
+    assert replaced is not None and replaced.events == [ev(4)]
