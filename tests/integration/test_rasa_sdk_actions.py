@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +14,7 @@ from palaver.actions.forms import FormAction
 from palaver.core.domain import Domain
 from palaver.core.events import ActiveLoop, BotUttered, Event, SlotSet
 from palaver.errors import ActionRejectedError
-from tests.services import free_port
+from tests.integration.rasa_sdk_server import RasaSdkActionServer
 from tests.unit.actions.helpers import Conversation, context, listen, make_tracker, user
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,48 +58,18 @@ DOMAIN = Domain.from_dict(
 )
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture(scope="module")
 def rasa_sdk_url(tmp_path_factory: pytest.TempPathFactory, rasa_sdk_python: str) -> Iterator[str]:
     """``python -m rasa_sdk`` serving tests/integration/rasa_sdk_actions.py."""
-    port = free_port()
     log_path = tmp_path_factory.mktemp("rasa-sdk") / "rasa_sdk.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                rasa_sdk_python,
-                "-m",
-                "rasa_sdk",
-                "--actions",
-                "tests.integration.rasa_sdk_actions",
-                "-p",
-                str(port),
-            ],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while not _healthy(f"http://127.0.0.1:{port}/health"):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"rasa_sdk did not start:\n{log_path.read_text()}")
-                time.sleep(0.2)
-            yield f"http://127.0.0.1:{port}/webhook"
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    server = RasaSdkActionServer(
+        ROOT, log_path, rasa_sdk_python, actions="tests.integration.rasa_sdk_actions"
+    )
+    try:
+        server.wait_ready()
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture
