@@ -59,7 +59,10 @@ async def run(
     done = per_worker * concurrency
     print(f"messages {done}, CPU {cpu / done * 1e6:.1f} us/msg, wall {done / wall:,.0f} msg/s")
     processor_gc = processor._gc
-    print(f"gc: full collections during the run: {processor_gc.full_collections}")
+    print(
+        f"gc: full collections during the run: {processor_gc.full_collections}, "
+        f"population counts: {processor_gc.counts}"
+    )
     print(
         f"gc: tracked {len(gc.get_objects()):,}, frozen {gc.get_freeze_count():,}, "
         f"counts {gc.get_count()}"

@@ -13,68 +13,101 @@ from palaver.core import gc_policy
 
 
 class FakeGc:
-    """Records calls; ``frozen`` is the heap size ``heap_blocks`` answers."""
+    """Records calls; ``frozen`` is what ``get_freeze_count`` answers, ``blocks`` the heap."""
 
-    def __init__(self, frozen: int) -> None:
+    def __init__(self, frozen: int, blocks: int) -> None:
         self.frozen = frozen
+        self.blocks = blocks
         self.calls: list[str] = []
 
     def namespace(self) -> SimpleNamespace:
+        def count() -> int:
+            self.calls.append("count")
+            return self.frozen
+
         return SimpleNamespace(
             freeze=lambda: self.calls.append("freeze"),
             unfreeze=lambda: self.calls.append("unfreeze"),
             collect=lambda: self.calls.append("collect"),
+            get_freeze_count=count,
         )
 
 
 @pytest.fixture
 def fake_gc(monkeypatch: pytest.MonkeyPatch) -> FakeGc:
-    fake = FakeGc(frozen=2_000_000)
+    fake = FakeGc(frozen=400_000, blocks=2_000_000)
     monkeypatch.setattr(gc_policy, "gc", fake.namespace())
-    monkeypatch.setattr(gc_policy, "heap_blocks", lambda: fake.frozen)
+    monkeypatch.setattr(gc_policy, "heap_blocks", lambda: fake.blocks)
     monkeypatch.setattr(gc_policy, "GC_FREEZE_EVERY", 3)
     return fake
 
 
-def test_a_steady_heap_is_frozen_every_n_messages_and_never_collected_fully(
+def messages(schedule: gc_policy.GcSchedule, n: int) -> None:
+    for _ in range(n):
+        schedule.message_done()
+
+
+def test_a_steady_heap_is_frozen_every_n_messages_and_never_counted_or_collected(
     fake_gc: FakeGc,
 ) -> None:
     schedule = gc_policy.GcSchedule()
-    for _ in range(3_000):
-        schedule.message_done()
+    fake_gc.calls.clear()
+    messages(schedule, 3_000)
     assert fake_gc.calls == ["freeze"] * 1_000
     assert schedule.full_collections == 0
 
 
-def test_growth_by_half_since_the_last_full_collection_triggers_one(fake_gc: FakeGc) -> None:
-    schedule = gc_policy.GcSchedule()  # base: 2,000,000 blocks
-    fake_gc.frozen = 3_000_000  # exactly 1.5x: not yet
-    for _ in range(3):
-        schedule.message_done()
-    assert fake_gc.calls == ["freeze"]
-    fake_gc.frozen = 3_000_001
-    for _ in range(3):
-        schedule.message_done()
-    assert fake_gc.calls == ["freeze", "freeze", "unfreeze", "collect", "freeze"]
-    assert schedule.full_collections == 1
-    # The new base is what is frozen after the collection: steady again.
+def test_untracked_growth_costs_a_count_not_a_collection(fake_gc: FakeGc) -> None:
+    """The in-memory store's bytes grow the heap, not the collector's population."""
+    schedule = gc_policy.GcSchedule()
     fake_gc.calls.clear()
-    for _ in range(30):
-        schedule.message_done()
+    fake_gc.blocks = 2_500_000  # exactly 1.25x: not yet
+    messages(schedule, 3)
+    assert fake_gc.calls == ["freeze"]
+    fake_gc.blocks = 2_500_001
+    messages(schedule, 3)
+    assert fake_gc.calls == ["freeze", "freeze", "count"]
+    messages(schedule, 30)  # measured from the last count: no new count
+    assert fake_gc.calls.count("count") == 1
+    assert schedule.full_collections == 0
+
+
+def test_a_doubled_population_is_collected_fully_once(fake_gc: FakeGc) -> None:
+    schedule = gc_policy.GcSchedule()  # base: 400,000 frozen objects
+    fake_gc.calls.clear()
+    fake_gc.frozen, fake_gc.blocks = 800_000, 4_000_000  # exactly 2x: not yet
+    messages(schedule, 3)
+    assert fake_gc.calls == ["freeze", "count"]
+    fake_gc.frozen, fake_gc.blocks = 800_001, 6_000_000
+    messages(schedule, 3)
+    assert fake_gc.calls[2:] == ["freeze", "count", "unfreeze", "collect", "freeze", "count"]
+    assert schedule.full_collections == 1
+    # The new bases are what is there after the collection: steady again.
+    fake_gc.calls.clear()
+    messages(schedule, 30)
     assert fake_gc.calls == ["freeze"] * 10
 
 
-def test_a_small_heap_is_measured_from_the_minimum_base(fake_gc: FakeGc) -> None:
-    fake_gc.frozen = 10_000
+def test_a_small_population_is_measured_from_the_minimum_base(fake_gc: FakeGc) -> None:
+    fake_gc.frozen = 1_000
     schedule = gc_policy.GcSchedule()
-    fake_gc.frozen = 1_400_000  # 140x the real size, but under 1.5x the minimum base
-    for _ in range(3):
-        schedule.message_done()
+    fake_gc.frozen, fake_gc.blocks = 390_000, 3_000_000  # 390x, but under 2x the minimum
+    messages(schedule, 3)
     assert schedule.full_collections == 0
-    fake_gc.frozen = 1_500_001
-    for _ in range(3):
-        schedule.message_done()
+    fake_gc.frozen, fake_gc.blocks = 400_001, 4_000_000
+    messages(schedule, 3)
     assert schedule.full_collections == 1
+
+
+def test_without_pymalloc_the_population_is_counted_every_few_freezes(
+    fake_gc: FakeGc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_gc.blocks = 0  # PYTHONMALLOC=malloc: sys.getallocatedblocks() is 0
+    monkeypatch.setattr(gc_policy, "GC_CHECK_EVERY_FREEZES", 4)
+    schedule = gc_policy.GcSchedule()
+    fake_gc.calls.clear()
+    messages(schedule, 3 * 8)
+    assert fake_gc.calls.count("count") == 2
 
 
 def test_cyclic_garbage_that_was_frozen_alive_is_collected_by_a_full_collection() -> None:
@@ -98,11 +131,8 @@ def test_cyclic_garbage_that_was_frozen_alive_is_collected_by_a_full_collection(
         gc.unfreeze()
 
 
-def test_the_heap_is_measured_in_allocated_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_heap_is_measured_in_allocated_blocks() -> None:
     assert gc_policy.heap_blocks() == pytest.approx(sys.getallocatedblocks(), rel=0.01)
-    # Without pymalloc (PYTHONMALLOC=malloc) there are no blocks: the frozen set is counted.
-    monkeypatch.setattr(gc_policy, "sys", SimpleNamespace(getallocatedblocks=lambda: 0))
-    assert gc_policy.heap_blocks() == gc.get_freeze_count()
 
 
 def test_young_threshold_is_raised_never_lowered(monkeypatch: pytest.MonkeyPatch) -> None:
