@@ -48,6 +48,14 @@ async def say(runtime: Runtime, sender: str, text: str) -> list[str]:
     return [m.get("text", "") for m in output.messages]
 
 
+async def stored_user_texts(runtime: Runtime, sender: str) -> list[str]:
+    """The texts of the conversation's stored ``user`` events, in order."""
+    assert runtime.tracker_store is not None
+    stored = await runtime.tracker_store.load(sender)
+    assert stored is not None
+    return [e["text"] for e in stored.events if e["event"] == "user"]
+
+
 def processor(runtime: Runtime) -> MessageProcessor:
     assert runtime.processor is not None
     return runtime.processor
@@ -76,10 +84,7 @@ async def test_write_by_another_replica_forces_a_reload(replicas: tuple[Runtime,
     # ...so the first one's cached tracker is stale and must not be used.
     assert await say(first, "b", "yes") == ["Great, carry on!"]
     assert processor(first)._trackers.hits == 0
-    stored = await first.tracker_store.load("b")  # type: ignore[union-attr]
-    assert stored is not None
-    texts = [e["text"] for e in stored.events if e["event"] == "user"]
-    assert texts == ["hello", "I am sad", "yes"]
+    assert await stored_user_texts(first, "b") == ["hello", "I am sad", "yes"]
 
 
 async def test_stored_events_match_the_cached_tracker(replicas: tuple[Runtime, Runtime]) -> None:
@@ -142,10 +147,13 @@ async def test_any_other_holder_in_between_means_the_version_is_read(
     before = versions.calls
     await say(first, "n2", "bye")
     assert versions.calls == before + 1
-    stored = await first.tracker_store.load("n2")  # type: ignore[union-attr]
-    assert stored is not None
-    texts = [e["text"] for e in stored.events if e["event"] == "user"]
-    assert texts == ["hello", "I am sad", "yes", "from the API", "bye"]
+    assert await stored_user_texts(first, "n2") == [
+        "hello",
+        "I am sad",
+        "yes",
+        "from the API",
+        "bye",
+    ]
 
 
 async def test_a_write_that_bypassed_the_lock_and_changed_the_count_is_caught(
@@ -158,7 +166,4 @@ async def test_a_write_that_bypassed_the_lock_and_changed_the_count_is_caught(
     assert store is not None
     await store.append("n3", [UserUttered("sneaked in", {"intent": {"name": "greet"}}).as_dict()])
     await say(first, "n3", "I am sad")  # computed on the cached view, refused, re-run
-    stored = await store.load("n3")
-    assert stored is not None
-    texts = [e["text"] for e in stored.events if e["event"] == "user"]
-    assert texts == ["hello", "sneaked in", "I am sad"]
+    assert await stored_user_texts(first, "n3") == ["hello", "sneaked in", "I am sad"]
