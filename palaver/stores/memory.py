@@ -54,8 +54,14 @@ class EncodedEvent:
         return self.data.decode()
 
 
-def encode_events(sender_id: str, events: Sequence[EventDict]) -> list[EncodedEvent]:
+def encode_events(
+    sender_id: str, events: Sequence[EventDict], *, columns: bool = True
+) -> list[EncodedEvent]:
     """Validate and encode events before any I/O, so an append is all or nothing.
+
+    ``columns=False`` leaves ``timestamp``, ``intent_name`` and ``action_name``
+    unset (None), for backends that index on nothing but the type: working
+    them out is about a third of the cost of encoding a turn.
 
     Raises:
         StoreError: an event is not a JSON object with a string ``event`` key,
@@ -75,6 +81,9 @@ def encode_events(sender_id: str, events: Sequence[EventDict]) -> list[EncodedEv
                 f"Event #{position} ('{type_name}') for conversation '{sender_id}' "
                 f"is not JSON-serialisable: {exc}"
             ) from exc
+        if not columns:
+            encoded.append(EncodedEvent(data, type_name, None, None, None))
+            continue
         encoded.append(
             EncodedEvent(
                 data=data,
@@ -344,7 +353,7 @@ class InMemoryTrackerStore:
         fence: int | None = None,
         expected_total: int | None = None,
     ) -> None:
-        encoded = encode_events(sender_id, events)
+        encoded = encode_events(sender_id, events, columns=False)
         if not encoded:
             return
         conversation = self._conversations.get(sender_id)

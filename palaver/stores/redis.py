@@ -345,7 +345,7 @@ class RedisTrackerStore:
         fence: int | None = None,
         expected_total: int | None = None,
     ) -> None:
-        encoded = encode_events(sender_id, events)
+        encoded = encode_events(sender_id, events, columns=False)
         if not encoded:
             return
         self._require_client()
