@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from palaver.actions.extract_slots import ActionExtractSlots
 from palaver.actions.loops import LoopAction
 from palaver.actions.remote import RemoteAction
 from palaver.actions.slot_mapping import (
@@ -44,7 +45,7 @@ from palaver.core.events import (
     SlotSet,
 )
 from palaver.core.tracker import DialogueStateTracker
-from palaver.errors import ActionRejectedError
+from palaver.errors import ActionExecutionError, ActionRejectedError
 
 if TYPE_CHECKING:
     from palaver.actions.base import ActionContext
@@ -277,15 +278,47 @@ class FormAction(LoopAction):
     async def activate(
         self, tracker: DialogueStateTracker, domain: Domain, ctx: ActionContext
     ) -> list[Event]:
+        """Extract slots with this form active, then validate the required slots already set.
+
+        As in Rasa 3.6, ``action_extract_slots`` runs again on a copy of the
+        tracker where this form is the active loop: mappings that apply only
+        while it is active (``from_trigger_intent``, ``conditions`` naming it)
+        fill from the message that started it.
+        """
         logger.debug("activating form %s", self._form_name)
+        active = tracker.copy()
+        active.update(ActiveLoop(self._form_name))
+        extracted = [
+            event
+            for event in await self._extract_at_activation(active, domain, ctx)
+            if isinstance(event, SlotSet)
+        ]
+        for event in extracted:
+            active.update(event)
         prefilled = {
-            slot: tracker.get_slot(slot)
+            slot: active.get_slot(slot)
             for slot in self.required_slots(domain)
-            if tracker.get_slot(slot) is not None
+            if active.get_slot(slot) is not None
         }
-        if not prefilled:
+        if f"validate_{self._form_name}" not in domain.action_names_or_texts:
+            return list(extracted)
+        validated = await self.validate_slots(prefilled, active, domain, ctx)
+        validated_names = {event.key for event in validated if isinstance(event, SlotSet)}
+        return validated + [event for event in extracted if event.key not in validated_names]
+
+    async def _extract_at_activation(
+        self, tracker: DialogueStateTracker, domain: Domain, ctx: ActionContext
+    ) -> list[Event]:
+        try:
+            return await ActionExtractSlots().run(tracker, domain, ctx)
+        except ActionExecutionError as exc:
+            logger.error(
+                "form %s: slot extraction at activation failed for conversation %s: %s",
+                self._form_name,
+                tracker.sender_id,
+                exc,
+            )
             return []
-        return await self.validate_slots(prefilled, tracker, domain, ctx)
 
     async def do(
         self,
@@ -294,7 +327,11 @@ class FormAction(LoopAction):
         ctx: ActionContext,
         events_so_far: list[Event],
     ) -> list[Event]:
-        events = await self._validate_if_required(tracker, domain, ctx)
+        # Slots extracted or validated at activation are not validated twice.
+        activated_with_slots = any(not isinstance(e, ActiveLoop) for e in events_so_far)
+        events = (
+            [] if activated_with_slots else await self._validate_if_required(tracker, domain, ctx)
+        )
         if not user_rejected_manually(events):
             events += await self.request_next_slot(tracker, domain, ctx, events_so_far + events)
         return events

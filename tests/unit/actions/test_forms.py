@@ -158,14 +158,15 @@ async def test_validation_action_sees_candidates_after_the_form_execution(
     chat = Conversation(VALIDATING, context(VALIDATING, client))
     await chat.say(user("request_restaurant"))
     activation = await chat.act(FORM)
-    assert len(calls) == 1  # called once on activation, without candidates
+    # As in Rasa 3.6: once by activate() and, as activation set nothing, once by do().
+    assert len(calls) == 2
     assert calls[0]["domain"]["forms"][FORM]["required_slots"] == ["cuisine", "num_people"]
     assert texts(activation) == ["Which cuisine?"]
     chat.listen()
 
     await chat.say(user("inform", entities=[cuisine("thai")]))
     events = await chat.act(FORM)
-    tail = [(e["event"], e.get("name"), e.get("value")) for e in calls[1]["tracker"]["events"][-3:]]
+    tail = [(e["event"], e.get("name"), e.get("value")) for e in calls[2]["tracker"]["events"][-3:]]
     assert tail == [
         ("slot", "requested_slot", "cuisine"),
         ("action", FORM, None),
@@ -274,3 +275,92 @@ def test_user_action_overrides_the_form() -> None:
     domain = Domain.from_dict(domain_dict(actions=[FORM]))
     assert not isinstance(action_for_name(FORM, domain), FormAction)
     assert isinstance(action_for_name(FORM, DOMAIN), FormAction)
+
+
+SEARCH = "search_form"
+
+
+def trigger_domain(conditions: list[dict[str, Any]] | None, *actions: str) -> Domain:
+    """financial-demo's shape: the intent that starts the form also answers a slot."""
+    trigger: dict[str, Any] = {
+        "type": "from_trigger_intent",
+        "intent": "search_transactions",
+        "value": "spend",
+    }
+    if conditions is not None:
+        trigger["conditions"] = conditions
+    return Domain.from_dict(
+        {
+            "intents": ["search_transactions", "inform"],
+            "entities": ["vendor"],
+            "slots": {
+                "search_type": {
+                    "type": "categorical",
+                    "values": ["spend", "deposit"],
+                    "mappings": [trigger],
+                },
+                "vendor": {
+                    "type": "text",
+                    "mappings": [{"type": "from_entity", "entity": "vendor"}],
+                },
+            },
+            "forms": {SEARCH: {"required_slots": ["search_type", "vendor"]}},
+            "responses": {
+                "utter_ask_search_type": [{"text": "Spent or earned?"}],
+                "utter_ask_vendor": [{"text": "Which vendor?"}],
+            },
+            "actions": list(actions),
+        }
+    )
+
+
+@pytest.mark.parametrize("conditions", [None, [{"active_loop": SEARCH}]])
+async def test_trigger_intent_fills_its_slot_when_the_form_starts(
+    conditions: list[dict[str, Any]] | None,
+) -> None:
+    domain = trigger_domain(conditions)
+    chat = Conversation(domain, context(domain))
+    # Before the form is active, action_extract_slots leaves the slot alone...
+    assert await chat.say(user("search_transactions")) == []
+    events = await chat.act(SEARCH)
+    # ...and the form's activation fills it from the message that started it.
+    assert non_bot(events) == [
+        ActiveLoop(SEARCH),
+        SlotSet("search_type", "spend"),
+        SlotSet("requested_slot", "vendor"),
+    ]
+    assert texts(events) == ["Which vendor?"]
+
+
+async def test_trigger_intent_of_another_form_fills_nothing() -> None:
+    domain = trigger_domain([{"active_loop": "other_form"}])
+    chat = Conversation(domain, context(domain))
+    await chat.say(user("search_transactions"))
+    events = await chat.act(SEARCH)
+    assert non_bot(events) == [ActiveLoop(SEARCH), SlotSet("requested_slot", "search_type")]
+
+
+async def test_slots_filled_at_activation_are_validated_once(
+    action_server: FakeActionServer, client: ActionServerClient
+) -> None:
+    candidates: list[list[tuple[str, Any]]] = []
+
+    def validate(payload: dict[str, Any]) -> tuple[int, Any]:
+        events = payload["tracker"]["events"]
+        form_at = max(i for i, e in enumerate(events) if e.get("name") == SEARCH)
+        candidates.append([(e["name"], e["value"]) for e in events[form_at + 1 :]])
+        return 200, {"events": [], "responses": []}
+
+    action_server.on(f"validate_{SEARCH}", validate)
+    domain = trigger_domain(None, f"validate_{SEARCH}")
+    chat = Conversation(domain, context(domain, client))
+    await chat.say(user("search_transactions", entities=[{"entity": "vendor", "value": "acme"}]))
+    events = await chat.act(SEARCH)
+    assert candidates == [[("search_type", "spend"), ("vendor", "acme")]]
+    assert non_bot(events) == [
+        ActiveLoop(SEARCH),
+        SlotSet("search_type", "spend"),
+        SlotSet("vendor", "acme"),
+        SlotSet("requested_slot", None),
+        ActiveLoop(None),
+    ]
