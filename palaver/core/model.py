@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,9 @@ from palaver.errors import ModelError
 from palaver.storage.archive import ModelMetadata, read_metadata, unpack
 
 logger = logging.getLogger(__name__)
+
+# How many distinct unknown intents/entities one model warns about.
+_UNSEEN_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,34 @@ class LoadedModel:
     # Parsing takes milliseconds (a neural sentence encoder): run it in a worker
     # thread so the event loop keeps serving other conversations meanwhile.
     parse_in_thread: bool = False
+    # Intents and entity types parsed but missing from the domain, warned about once.
+    _unseen_reported: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    def warn_unseen(self, parse_data: dict[str, Any]) -> None:
+        """Warn (once per name) about a parsed intent or entity type the domain lacks.
+
+        Rasa warns on every such message; a server logs each name once.
+        """
+        domain = self.domain
+        if domain is None:
+            return
+        intent = (parse_data.get("intent") or {}).get("name")
+        found = [] if not intent or intent in domain.intent_properties else [("intent", intent)]
+        for entity in parse_data.get("entities") or []:
+            name = entity.get("entity") if isinstance(entity, dict) else None
+            if name and name not in domain.entities:
+                found.append(("entity", name))
+        for kind, name in found:
+            key = f"{kind}:{name}"
+            if key in self._unseen_reported or len(self._unseen_reported) >= _UNSEEN_MAX:
+                continue
+            self._unseen_reported.add(key)
+            logger.warning(
+                "Parsed the %s '%s', which is not defined in the domain; list it in "
+                "domain.yml (warned once per model)",
+                kind,
+                name,
+            )
 
     def parse(self, text: str, message_id: str | None = None) -> dict[str, Any]:
         """Rasa parse JSON for ``text`` (an empty result without an NLU model)."""

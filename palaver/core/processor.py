@@ -23,15 +23,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
-
-import orjson
 
 from palaver.actions import action_for_name
 from palaver.actions.base import ActionContext
@@ -57,6 +54,7 @@ from palaver.core.events import (
     UserUttered,
 )
 from palaver.core.gc_policy import GcSchedule, tune_gc
+from palaver.core.intent_shortcut import PREFIX, parse_intent_shortcut
 from palaver.core.tracker import DialogueStateTracker
 from palaver.core.tracker_cache import TrackerCache, version_note
 from palaver.errors import (
@@ -75,41 +73,6 @@ if TYPE_CHECKING:
     from palaver.server.runtime import Runtime
 
 logger = logging.getLogger(__name__)
-
-# ``/intent{"entity": "value"}`` or ``/intent@0.8`` typed by a user or sent as a
-# button payload: the intent is taken as given, NLU is skipped (as in Rasa).
-_INTENT_SHORTCUT = re.compile(
-    r"^/(?P<intent>[^{@]+)(?:@(?P<confidence>[0-9.]+))?(?P<entities>\{.*\})?\s*$", re.DOTALL
-)
-
-
-def parse_intent_shortcut(text: str) -> dict[str, Any] | None:
-    """Parse data for ``/intent{...}`` text, or None if the text is not one."""
-    match = _INTENT_SHORTCUT.match(text.strip())
-    if match is None:
-        return None
-    intent = match.group("intent").strip()
-    if not intent:
-        return None
-    confidence = float(match.group("confidence") or 1.0)
-    entities: list[dict[str, Any]] = []
-    raw = match.group("entities")
-    if raw:
-        try:
-            values = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(values, dict):
-            return None
-        for name, value in values.items():
-            for single in value if isinstance(value, list) else [value]:
-                entities.append({"entity": name, "value": single, "start": 0, "end": len(text)})
-    return {
-        "text": text,
-        "intent": {"name": intent, "confidence": confidence},
-        "intent_ranking": [{"name": intent, "confidence": confidence}],
-        "entities": entities,
-    }
 
 
 @dataclass
@@ -570,9 +533,10 @@ class MessageProcessor:
     @staticmethod
     def parse(model: LoadedModel, message: UserMessage) -> dict[str, Any]:
         text = message.text or ""
-        parse_data = parse_intent_shortcut(text) if text.startswith("/") else None
+        parse_data = parse_intent_shortcut(text) if PREFIX in text else None
         if parse_data is None:
             parse_data = model.parse(text, message_id=message.message_id)
+        model.warn_unseen(parse_data)
         parse_data["message_id"] = message.message_id
         parse_data["metadata"] = message.metadata or {}
         return parse_data
