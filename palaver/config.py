@@ -8,6 +8,8 @@ fails later in an unrelated place).
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +20,8 @@ from typing import Any
 import yaml
 
 from palaver.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 _ENV_REF = re.compile(r"\$\{([^}:]+)(?::-(.*?))?\}")
 
@@ -30,6 +34,19 @@ ENDPOINT_SECTIONS = (
     "models",
     "model_storage",
 )
+# Sections of a Rasa (Pro) endpoints.yml that Palaver does not implement: a
+# project that has them still starts, with a warning that they are ignored.
+RASA_ONLY_SECTIONS = (
+    "nlu",
+    "tracing",
+    "metrics",
+    "contextual_response_rephraser",
+    "vector_store",
+    "llm",
+    "model_groups",
+)
+# Format keys that are not sections.
+FORMAT_KEYS = ("version",)
 
 
 def substitute_env(value: Any, env: Mapping[str, str], where: str) -> Any:
@@ -71,6 +88,34 @@ def read_yaml_config(path: Path, env: Mapping[str, str] | None = None) -> dict[s
     return result
 
 
+def _check_sections(path: str | Path, data: Mapping[str, Any]) -> None:
+    """Refuse a misspelt section; warn about the ones Palaver ignores.
+
+    Rasa ignores sections it does not know, so a real project may carry some
+    (``tracing``, keys of newer versions). A name close to one of Palaver's own
+    sections is a typo that would silently drop a store or broker: an error.
+    """
+    unknown = sorted(set(data) - set(ENDPOINT_SECTIONS) - set(FORMAT_KEYS))
+    typos = {
+        name: close[0]
+        for name in unknown
+        if name not in RASA_ONLY_SECTIONS
+        and (close := difflib.get_close_matches(name, ENDPOINT_SECTIONS, n=1, cutoff=0.8))
+    }
+    if typos:
+        hints = ", ".join(f"'{name}' (did you mean '{close}'?)" for name, close in typos.items())
+        raise ConfigError(
+            f"{path}: unknown section(s) {hints}. Valid sections: {', '.join(ENDPOINT_SECTIONS)}."
+        )
+    if unknown:
+        logger.warning(
+            "%s: ignoring section(s) %s, which Palaver does not implement (it reads %s)",
+            path,
+            ", ".join(f"'{name}'" for name in unknown),
+            ", ".join(ENDPOINT_SECTIONS),
+        )
+
+
 @dataclass(frozen=True)
 class EndpointsConfig:
     """The sections of endpoints.yml, each a mapping (``type`` plus options) or None."""
@@ -89,12 +134,7 @@ class EndpointsConfig:
         if path is None:
             return cls()
         data = read_yaml_config(Path(path), env)
-        unknown = sorted(set(data) - set(ENDPOINT_SECTIONS))
-        if unknown:
-            raise ConfigError(
-                f"{path}: unknown section(s) {unknown}. "
-                f"Valid sections: {', '.join(ENDPOINT_SECTIONS)}."
-            )
+        _check_sections(path, data)
         sections: dict[str, dict[str, Any] | None] = {}
         for name in ENDPOINT_SECTIONS:
             value = data.get(name)
