@@ -38,6 +38,7 @@ from palaver.core.constants import (
     ACTION_EXTRACT_SLOTS,
     ACTION_LISTEN_NAME,
     ACTION_SESSION_START_NAME,
+    FOLLOWUP_ACTION,
     USER_INTENT_RESTART,
 )
 from palaver.core.events import (
@@ -597,7 +598,7 @@ class MessageProcessor:
         if followup:
             tracker.clear_followup_action()
             if followup in model.domain.action_names_or_texts:
-                return PolicyPrediction(followup, 1.0, None)
+                return PolicyPrediction(followup, 1.0, FOLLOWUP_ACTION)
             logger.error("followup action '%s' is not in the domain; ignoring it", followup)
         prediction: PolicyPrediction = model.policies.predict(tracker, model.domain)
         return prediction
