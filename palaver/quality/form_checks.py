@@ -31,20 +31,32 @@ def check_slots(domain: Domain, index: SourceIndex) -> list[Issue]:
         where = index.domain_item(KEY_SLOTS, slot.name)
         for problem in _mapping_problems(domain, slot):
             issues.append(Issue.at(ERROR, "slot-mapping-invalid", problem, where))
+        # Rasa accepts these (the intent can never be predicted, so the filter
+        # has no effect): worth a look, not a reason to fail.
+        for problem in _unknown_mapping_intents(domain, slot):
+            issues.append(Issue.at(WARNING, "slot-mapping-unknown-intent", problem, where))
     return issues
 
 
+def _unknown_mapping_intents(domain: Domain, slot: Slot) -> Iterator[str]:
+    intents = set(domain.intents)
+    for number, mapping in enumerate(slot.mappings, start=1):
+        for key in ("intent", "not_intent"):
+            for intent in _names(mapping.get(key)):
+                if intent not in intents:
+                    yield (
+                        f"slot '{slot.name}' mapping {number} names intent '{intent}' "
+                        f"in '{key}', which is not in the domain"
+                    )
+
+
 def _mapping_problems(domain: Domain, slot: Slot) -> Iterator[str]:
-    intents, slots = set(domain.intents), {s.name for s in domain.slots}
+    slots = {s.name for s in domain.slots}
     for number, mapping in enumerate(slot.mappings, start=1):
         prefix = f"slot '{slot.name}' mapping {number}"
         entity = mapping.get("entity")
         if mapping.get("type") == MAPPING_FROM_ENTITY and entity not in domain.entities:
             yield f"{prefix} reads entity '{entity}', which is not declared in the domain"
-        for key in ("intent", "not_intent"):
-            for intent in _names(mapping.get(key)):
-                if intent not in intents:
-                    yield f"{prefix} names intent '{intent}', which is not in the domain"
         for condition in mapping.get(MAPPING_CONDITIONS) or []:
             loop = condition.get("active_loop")
             if loop is not None and loop not in domain.forms and loop not in domain.user_actions:

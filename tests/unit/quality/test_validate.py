@@ -159,6 +159,19 @@ MISTAKES = [
         id="slot mapping reads unknown entity",
     ),
     pytest.param(
+        {
+            "domain.yml": (
+                "        entity: size\n",
+                "        entity: size\n        intent: [nope]\n",
+            )
+        },
+        "slot-mapping-unknown-intent",
+        Level.WARNING,
+        "domain.yml",
+        10,
+        id="slot mapping names an unknown intent (Rasa accepts it)",
+    ),
+    pytest.param(
         {"domain.yml": ('  utter_ask_size:\n    - text: "Which size?"\n', "")},
         "form-slot-no-question",
         Level.ERROR,
