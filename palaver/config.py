@@ -88,6 +88,15 @@ def read_yaml_config(path: Path, env: Mapping[str, str] | None = None) -> dict[s
     return result
 
 
+# Rasa's environment override of DucklingEntityExtractor's ``url``.
+DUCKLING_URL_ENV = "RASA_DUCKLING_HTTP_URL"
+
+
+def duckling_url(configured: str | None) -> str | None:
+    """The Duckling server to call: ``RASA_DUCKLING_HTTP_URL`` when set, else ``configured``."""
+    return os.environ.get(DUCKLING_URL_ENV) or configured
+
+
 def _check_sections(path: str | Path, data: Mapping[str, Any]) -> None:
     """Refuse a misspelt section; warn about the ones Palaver ignores.
 

@@ -107,8 +107,9 @@ def load_model(archive: Path) -> LoadedModel:
     )
 
 
-# NLU components whose parse costs milliseconds rather than microseconds.
-SLOW_COMPONENTS = frozenset({"PretrainedEmbeddingFeaturizer"})
+# NLU components whose parse costs milliseconds rather than microseconds (a neural
+# encoder, a call to a Duckling server).
+SLOW_COMPONENTS = frozenset({"PretrainedEmbeddingFeaturizer", "DucklingEntityExtractor"})
 
 
 def _has_slow_components(nlu: Any) -> bool:

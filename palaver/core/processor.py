@@ -515,10 +515,8 @@ class MessageProcessor:
     ) -> None:
         if message.parse_data is not None:
             parse_data = message.parse_data
-        elif model.parse_in_thread:
-            parse_data = await asyncio.to_thread(self.parse, model, message)
         else:
-            parse_data = self.parse(model, message)
+            parse_data = await self.parse_off_loop(model, message)
         tracker.update(
             UserUttered(
                 text=message.text,
@@ -530,6 +528,13 @@ class MessageProcessor:
                 metadata=message.metadata or {},
             )
         )
+
+    @classmethod
+    async def parse_off_loop(cls, model: LoadedModel, message: UserMessage) -> dict[str, Any]:
+        """``parse``, in a worker thread when the pipeline is slow (see ``parse_in_thread``)."""
+        if model.parse_in_thread:
+            return await asyncio.to_thread(cls.parse, model, message)
+        return cls.parse(model, message)
 
     @staticmethod
     def parse(model: LoadedModel, message: UserMessage) -> dict[str, Any]:

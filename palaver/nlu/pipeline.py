@@ -64,7 +64,7 @@ class NLUPipeline:
         """
         if not data.examples:
             raise TrainingError("Cannot train the NLU pipeline: there are no NLU examples.")
-        resolved = resolve_pipeline(pipeline_config)
+        resolved = [_with_locale(entry, language) for entry in resolve_pipeline(pipeline_config)]
         components = build_components(resolved)
         batch = TrainingBatch.from_data(data)
         started = time.perf_counter()
@@ -183,3 +183,10 @@ def _add_full_retrieval_intent(data: dict[str, Any]) -> None:
             **intent,
             "full_retrieval_intent_name": prediction.get("intent_response_key"),
         }
+
+
+def _with_locale(entry: ComponentConfig, language: str) -> ComponentConfig:
+    """Duckling's default locale from the pipeline's language, as Rasa builds it (``en_EN``)."""
+    if entry.get("name") != "DucklingEntityExtractor" or entry.get("locale"):
+        return entry
+    return {**entry, "locale": f"{language}_{language.upper()}"}

@@ -18,6 +18,7 @@ from palaver.nlu.classifier import LogisticRegressionClassifier
 from palaver.nlu.component import Component
 from palaver.nlu.count_vectors import CountVectorsFeaturizer
 from palaver.nlu.crf_extractor import CRFEntityExtractor
+from palaver.nlu.duckling import DucklingEntityExtractor
 from palaver.nlu.embeddings import PretrainedEmbeddingFeaturizer
 from palaver.nlu.fallback import FallbackClassifier
 from palaver.nlu.keyword_classifier import KeywordIntentClassifier
@@ -44,6 +45,7 @@ COMPONENTS: Mapping[str, Callable[[ComponentConfig], Component]] = {
         KeywordIntentClassifier,
         CRFEntityExtractor,
         RegexEntityExtractor,
+        DucklingEntityExtractor,
         EntitySynonymMapper,
         ResponseSelector,
         FallbackClassifier,
@@ -151,9 +153,6 @@ COMPONENT_SUBSTITUTIONS: Mapping[str, Substitution] = {
     "LanguageModelFeaturizer": Substitution(_featurizers, _NO_LM),
     "SpacyEntityExtractor": Substitution(
         _fixed(), "Palaver has no pretrained NER; annotate entities for CRFEntityExtractor"
-    ),
-    "DucklingEntityExtractor": Substitution(
-        _fixed(), "Palaver does not call Duckling; its entities are not extracted"
     ),
 }
 

@@ -160,7 +160,7 @@ async def parse(request: Request) -> HTTPResponse:
         )
     message_id = optional_str(body, "message_id")
     model = current_model(runtime)
-    parsed = MessageProcessor.parse(
+    parsed = await MessageProcessor.parse_off_loop(
         model, UserMessage(text, DEFAULT_SENDER_ID, message_id=message_id)
     )
     parsed.pop("metadata", None)
