@@ -139,13 +139,18 @@ class ConversationTurn:
     async def run_action(
         self, name: str, policy: str | None = None, confidence: float | None = None
     ) -> None:
-        """Run one action and log it, without predicting what follows."""
+        """Run one action and log it, without predicting what follows.
+
+        An action that fails is logged as executed with no events (Rasa's
+        ``/execute``); no ``action_listen`` is added, as nothing follows anyway.
+        """
         await self.processor.run_action(
             PolicyPrediction(name, 1.0 if confidence is None else confidence, policy),
             self.tracker,
             self.model,
             self.channel,
             self.metadata,
+            listen_after_failure=False,
         )
 
     def schedule_reminders(self, events: Sequence[Event]) -> None:
@@ -615,8 +620,15 @@ class MessageProcessor:
         model: LoadedModel,
         channel: str,
         metadata: dict[str, Any] | None,
+        *,
+        listen_after_failure: bool = True,
     ) -> bool:
-        """Run the predicted action and log it; returns whether to predict another one."""
+        """Run the predicted action and log it; returns whether to predict another one.
+
+        A failing action (``ActionExecutionError``) is logged without events and
+        ends the turn: with ``action_listen`` after it unless ``listen_after_failure``
+        is False.
+        """
         name, policy, confidence = (
             prediction.action_name,
             prediction.policy_name,
@@ -634,14 +646,15 @@ class MessageProcessor:
         except ActionExecutionError as exc:
             self.runtime.counters.actions_failed += 1
             logger.error(
-                "action %s failed for conversation %s: %s; the turn ends with %s",
+                "action %s failed for conversation %s: %s; its events are lost%s",
                 name,
                 tracker.sender_id,
                 exc,
-                ACTION_LISTEN_NAME,
+                f" and the turn ends with {ACTION_LISTEN_NAME}" if listen_after_failure else "",
             )
             tracker.update(ActionExecuted(name, policy, confidence))
-            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+            if listen_after_failure:
+                tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
             return False
         if any(isinstance(e, ActionExecutionRejected) for e in events):
             tracker.discard_latest(prediction.events)  # rejected by the action itself

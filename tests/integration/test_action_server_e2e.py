@@ -177,3 +177,12 @@ async def test_an_unreachable_action_server_fails_the_action_not_the_request(
         assert "greeted" not in dict(slot_events(state))
         _, status = await api.call("GET", "/status")
         assert status["counters"]["actions_failed"] >= 1
+        # /execute of the failing action logs it without events and adds no
+        # action_listen (Rasa's execute_action); the request still succeeds.
+        code, body = await api.call(
+            "POST", "/conversations/nobody-home/execute", {"name": "action_submit_info"}
+        )
+        assert code == 200, body
+        tail = [(e["event"], e.get("name")) for e in body["tracker"]["events"][-2:]]
+        assert tail[-1] == ("action", "action_submit_info")
+        assert tail[-2] != ("action", "action_submit_info")
