@@ -326,11 +326,61 @@ async def test_kafka_keys_partitions_and_environment_header(kafka_backend: Backe
         for sender in SENDERS:
             await broker.publish(sender, rasa_events(sender, 5))
         await wait_until(lambda: broker.stats()["pending"] == 0)
+    from aiokafka.partitioner import DefaultPartitioner
+
     delivered = await kafka_backend.consume(len(SENDERS) * 5)
+    topic = kafka_backend.config["topic"]
+    all_partitions = sorted(await _partitions_of(kafka_backend.config["url"], topic))
+    assert len(all_partitions) > 1, "the test needs a topic with several partitions"
     for sender in SENDERS:
         partitions = {d.meta["partition"] for d in delivered if d.key == sender}
         assert len(partitions) == 1, "one conversation stays on one partition"
+        # ...the one AIOKafkaProducer.send picks for its key (default partitioner).
+        expected = DefaultPartitioner()(sender.encode(), all_partitions, all_partitions)
+        assert partitions == {expected}
     assert all(d.meta["headers"] == {"RASA_ENVIRONMENT": ENVIRONMENT.encode()} for d in delivered)
+
+
+@pytest.mark.kafka
+async def test_kafka_big_deliveries_split_into_batches_in_order(kafka_backend: Backend) -> None:
+    broker = build(kafka_backend)
+    # About 600 KB for one conversation: many record batches of one partition.
+    events = [{**event, "text": "x" * 3000} for event in rasa_events("alice", 200)]
+    async with broker:
+        await broker.publish("alice", events)
+        await wait_until(lambda: broker.stats()["pending"] == 0)
+    delivered = await kafka_backend.consume(len(events))
+    assert [decoded(d.body) for d in delivered] == [expected_body("alice", e) for e in events]
+
+
+@pytest.mark.kafka
+async def test_kafka_record_over_the_request_size_is_dropped_alone(
+    kafka_backend: Backend,
+) -> None:
+    broker = build(kafka_backend)
+    events = rasa_events("alice", 3)
+    huge = {**events[1], "text": "x" * 1_100_000}
+    async with broker:
+        await broker.publish("alice", [events[0], huge, events[2]])
+        await wait_until(lambda: broker.stats()["pending"] == 0)
+        assert broker.stats()["rejected"] == 1
+    delivered = await kafka_backend.consume(2)
+    assert [decoded(d.body) for d in delivered] == [
+        expected_body("alice", events[0]),
+        expected_body("alice", events[2]),
+    ]
+
+
+async def _partitions_of(bootstrap: str, topic: str) -> set[int]:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        partitions: set[int] = await producer.partitions_for(topic)
+        return partitions
+    finally:
+        await producer.stop()
 
 
 @pytest.mark.rabbitmq
