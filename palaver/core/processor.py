@@ -426,8 +426,15 @@ class MessageProcessor:
         """``_persist``, finished even if the request is cancelled meanwhile.
 
         A client that hangs up must not leave a turn stored but unpublished;
-        the conversation's lock stays held until both are done.
+        the conversation's lock stays held until both are done. Without a
+        broker and with a store whose calls never suspend (in-memory), nothing
+        can interrupt ``_persist``, and it runs without a task of its own.
         """
+        if self.runtime.broker is None and getattr(
+            self.runtime.tracker_store, "never_suspends", False
+        ):
+            await self._persist(sender_id, events, fence, expected_total)
+            return
         task = asyncio.ensure_future(self._persist(sender_id, events, fence, expected_total))
         try:
             await asyncio.shield(task)

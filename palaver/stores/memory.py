@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import orjson
 
@@ -301,8 +301,12 @@ class InMemoryTrackerStore:
     """Keeps conversations in a dict; nothing survives a restart.
 
     Every method completes without suspending, so each call is atomic with
-    respect to other tasks on the loop (the fail-safe wrapper relies on this).
+    respect to other tasks on the loop (the fail-safe wrapper relies on this),
+    and a cancelled caller can never stop one half-way (the processor relies on
+    this: ``never_suspends``).
     """
+
+    never_suspends: ClassVar[bool] = True
 
     def __init__(self, settings: MemoryStoreSettings | None = None) -> None:
         self.settings = settings or MemoryStoreSettings()

@@ -536,3 +536,21 @@ async def test_mongo_logic_with_in_process_standin() -> None:
             await store.append("race", turn(11), fence=3)
         server.available = True
     assert server.clients_closed == 1
+
+
+async def test_in_memory_store_calls_never_suspend() -> None:
+    """What ``never_suspends`` promises (the processor then persists without a task)."""
+    from palaver.stores.memory import InMemoryTrackerStore
+
+    store = InMemoryTrackerStore()
+    assert store.never_suspends
+    events = [{"event": "action", "timestamp": 1.0, "name": "action_listen"}]
+    calls = [
+        store.append("alice", events, fence=1, expected_total=0),
+        store.load("alice"),
+        store.version("alice"),
+        store.delete("alice"),
+    ]
+    for call in calls:
+        with pytest.raises(StopIteration):
+            call.send(None)  # done at the first step: no await inside suspended
