@@ -223,8 +223,13 @@ class KafkaTransport:
         if not self.settings.partition_by_sender:
             return [(random.choice(partitions), list(records))]
         groups: dict[int, list[Record]] = {}
+        # murmur2 is pure Python in aiokafka: once per conversation, not per event.
+        partition_of: dict[str, int] = {}
         for record in records:
-            partition = self._partitioner(self._key(record), partitions, partitions)
+            partition = partition_of.get(record.sender_id)
+            if partition is None:
+                partition = self._partitioner(self._key(record), partitions, partitions)
+                partition_of[record.sender_id] = partition
             groups.setdefault(partition, []).append(record)
         return list(groups.items())
 
