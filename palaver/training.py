@@ -87,11 +87,15 @@ def train_project(
 
 def _train_into(project: object, workdir: Path, progress: Progress) -> None:
     from palaver.nlu.pipeline import NLUPipeline
+    from palaver.policies.config import build_policies
     from palaver.policies.ensemble import PolicyEnsemble
     from palaver.policies.generator import generate_training_trackers
 
     domain = project.domain  # type: ignore[attr-defined]
     config = project.config  # type: ignore[attr-defined]
+    # Checked before NLU trains (which can take a while): a bad policies section
+    # fails at once.
+    policies, policy_warnings = build_policies(config.policies)
     (workdir / "domain.yml").write_text(domain.as_yaml(), encoding="utf-8")
 
     nlu_data = project.nlu  # type: ignore[attr-defined]
@@ -115,7 +119,7 @@ def _train_into(project: object, workdir: Path, progress: Progress) -> None:
     progress(f"Training dialogue policies on {len(stories)} stories and {len(rules)} rules...")
     tick = time.monotonic()
     trackers = generate_training_trackers(stories, rules, domain)
-    ensemble = PolicyEnsemble.train(trackers, domain, config.policies)
+    ensemble = PolicyEnsemble.train_built(trackers, domain, policies, policy_warnings)
     ensemble.persist(workdir / "core")
     progress(f"Dialogue policies trained in {time.monotonic() - tick:.1f}s")
 

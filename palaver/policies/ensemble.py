@@ -84,6 +84,17 @@ class PolicyEnsemble:
             TrainingError: invalid or contradicting rules, unusable data.
         """
         policies, warnings = build_policies(policies_config)
+        return cls.train_built(training_trackers, domain, policies, warnings)
+
+    @classmethod
+    def train_built(
+        cls,
+        training_trackers: Sequence[TrainingTracker],
+        domain: DomainLike,
+        policies: Sequence[Policy],
+        warnings: Sequence[str] = (),
+    ) -> PolicyEnsemble:
+        """``train`` with policies already built by ``build_policies`` (config checked)."""
         featurizer = StateFeaturizer(domain)
         if any(t.is_rule_tracker for t in training_trackers) and not any(
             p.uses_rule_trackers for p in policies
