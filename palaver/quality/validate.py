@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from palaver.core.constants import DEFAULT_INTENTS, DEFAULT_SLOT_NAMES
+from palaver.data.config import ProjectConfig
 from palaver.data.project import Project
 from palaver.errors import ConfigError, ProjectDataError
 from palaver.quality.conflicts import (
@@ -99,6 +100,7 @@ def check_project(project: Project, domain_paths: Sequence[Path], max_history: i
     training = collect_usage([*project.stories, *project.rules])
     tests = collect_usage(project.test_stories)
     return [
+        *check_config(config),
         *check_nlu(domain, project.nlu, config, index),
         *check_undeclared(domain, training, "story or rule"),
         *check_undeclared(domain, tests, "test story"),
@@ -111,6 +113,23 @@ def check_project(project: Project, domain_paths: Sequence[Path], max_history: i
         *story_conflicts(project.stories, domain, max_history),
         *rule_contradictions(project.stories, project.rules, domain, config),
     ]
+
+
+def check_config(config: ProjectConfig) -> list[Issue]:
+    """What ``palaver train`` would refuse in config.yml's pipeline and policies."""
+    from palaver.nlu.registry import resolve_pipeline
+    from palaver.policies.config import build_policies
+
+    issues = []
+    for section, check in (
+        ("pipeline", lambda: resolve_pipeline(config.pipeline)),
+        ("policies", lambda: build_policies(config.policies)),
+    ):
+        try:
+            check()
+        except ConfigError as exc:
+            issues.append(Issue(Level.ERROR, "config-invalid", f"config.yml {section}: {exc}"))
+    return issues
 
 
 def _load_issue(exc: ProjectDataError | ConfigError) -> Issue:

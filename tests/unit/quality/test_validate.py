@@ -380,3 +380,20 @@ def test_github_annotation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     issue = Issue(Level.WARNING, "z", "50% done", str(tmp_path / "data" / "a,b.yml"), 7)
     assert issue.github() == "::warning file=data/a%2Cb.yml,line=7::50%25 done [z]"
     assert Issue(Level.ERROR, "x", "no file").github() == "::error::no file [x]"
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (("  - name: RulePolicy\n", "  - name: RulePolicy\n  - name: FlowPolicy\n"), "FlowPolicy"),
+        (("  - name: DIETClassifier\n", "  - name: LLMCommandGenerator\n"), "LLMCommandGenerator"),
+    ],
+    ids=["unknown policy", "unknown component"],
+)
+def test_config_that_training_refuses_is_an_error(
+    tmp_path: Path, edit: tuple[str, str], needle: str
+) -> None:
+    result = _validate(tmp_path, changed({"config.yml": edit}))
+    issue = _one(result, "config-invalid")
+    assert issue.level is Level.ERROR
+    assert needle in issue.message
