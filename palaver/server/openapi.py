@@ -216,9 +216,10 @@ def _conversation_paths() -> dict[str, Schema]:
             "post": _operation(
                 "predictConversationAction",
                 "Tracker",
-                "Scores of all actions for the next step (a new conversation is started first)",
+                "Scores of all actions for the next step (nothing is changed)",
                 _ok(_schema("PredictResult")),
                 parameters=("conversation_id",),
+                extra_codes=("404",),
             )
         },
         f"{base}/messages": {

@@ -471,15 +471,10 @@ async def test_predict_changes_nothing(api: Api) -> None:
     assert after["events"] == before["events"]
 
 
-async def test_predict_on_a_new_conversation_starts_it_first(api: Api) -> None:
-    # Rasa's server does the same: the session starts, then the policies predict.
-    cid = unique("newcomer")
-    status, body = await api.call("POST", f"/conversations/{cid}/predict")
-    assert status == 200, body
-    assert [e.get("name", e["event"]) for e in body["tracker"]["events"]] == SESSION_START
-    assert body["scores"]
-    _, stored = await api.call("GET", f"/conversations/{cid}/tracker")
-    assert stored["events"] == body["tracker"]["events"]
+async def test_predict_unknown_conversation_is_404(api: Api) -> None:
+    status, body = await api.call("POST", f"/conversations/{unique('nobody')}/predict")
+    assert status == 404
+    assert_envelope(body, 404)
 
 
 async def test_add_message_without_prediction(api: Api) -> None:

@@ -99,19 +99,6 @@ async def _existing(runtime: Runtime, conversation_id: str, *, full: bool) -> Di
     return tracker
 
 
-async def _load_or_start(
-    runtime: Runtime, conversation_id: str, *, full: bool
-) -> DialogueStateTracker:
-    """The stored tracker; a new conversation is started (and stored) with a session first."""
-    tracker, exists = await _load(runtime, conversation_id, full=full)
-    if not exists:
-        async with processor_of(runtime).conversation(
-            conversation_id, session="initial", full=full
-        ) as turn:
-            tracker = turn.tracker
-    return tracker
-
-
 @blueprint.get(f"{CONVERSATION}/tracker")
 async def get_tracker(request: Request, conversation_id: str) -> HTTPResponse:
     """The conversation's tracker; a new conversation is started with a session first."""
@@ -119,7 +106,12 @@ async def get_tracker(request: Request, conversation_id: str) -> HTTPResponse:
     verbosity = verbosity_arg(request)
     until = float_arg(request, "until")
     full = _needs_all_sessions(verbosity, until)
-    tracker = await _load_or_start(runtime, conversation_id, full=full)
+    tracker, exists = await _load(runtime, conversation_id, full=full)
+    if not exists:
+        async with processor_of(runtime).conversation(
+            conversation_id, session="initial", full=full
+        ) as turn:
+            tracker = turn.tracker
     if until is not None:
         tracker = tracker.travel_back_in_time(until)
     return json_response(tracker.current_state(verbosity))
@@ -273,12 +265,9 @@ async def execute_action(request: Request, conversation_id: str) -> HTTPResponse
 
 @blueprint.post(f"{CONVERSATION}/predict")
 async def predict(request: Request, conversation_id: str) -> HTTPResponse:
-    """Scores of every action for the next step; the conversation is not changed.
-
-    A new conversation is started first, as Rasa's server does.
-    """
+    """Scores of every action for the next step; the conversation is not changed."""
     runtime = authorized(request, conversation_id)
-    tracker = await _load_or_start(runtime, conversation_id, full=True)
+    tracker = await _existing(runtime, conversation_id, full=True)
     prediction = predict_next_action(tracker, current_model(runtime))
     return json_response(
         {
