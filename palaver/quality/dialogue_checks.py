@@ -31,8 +31,14 @@ DEFAULT_ACTION_RESPONSES = frozenset(
 VALIDATE_SLOT_MAPPINGS = "action_validate_slot_mappings"
 
 
-def check_undeclared(domain: Domain, usage: Usage, what: str) -> list[Issue]:
-    """Names ``usage`` (of ``what``: "story", "test story") refers to that the domain lacks."""
+def check_undeclared(
+    domain: Domain, usage: Usage, what: str, level: Level = ERROR
+) -> list[Issue]:
+    """Names ``usage`` (of ``what``: "story", "test story") refers to that the domain lacks.
+
+    ``level``: ERROR for training data (training would fail or learn nonsense);
+    test stories only fail their own test, so they get WARNING there.
+    """
     actions = set(domain.action_names_or_texts)
     # The two-stage fallback is a built-in loop (Rasa's rules activate it as one).
     loops = set(domain.forms) | set(domain.user_actions) | {ACTION_TWO_STAGE_FALLBACK_NAME}
@@ -54,18 +60,18 @@ def check_undeclared(domain: Domain, usage: Usage, what: str) -> list[Issue]:
             if name not in declared:
                 issues.append(
                     Issue.at(
-                        ERROR,
+                        level,
                         f"{kind}-not-in-domain",
                         f"{what} uses {kind} '{name}', which is not declared in the domain; "
                         f"add it under '{section.split()[0]}:'",
                         places[name][0],
                     )
                 )
-    issues.extend(_bad_slot_values(domain, usage, what))
+    issues.extend(_bad_slot_values(domain, usage, what, level))
     return issues
 
 
-def _bad_slot_values(domain: Domain, usage: Usage, what: str) -> list[Issue]:
+def _bad_slot_values(domain: Domain, usage: Usage, what: str, level: Level) -> list[Issue]:
     slots = {slot.name: slot for slot in domain.slots}
     issues = []
     for name, uses in sorted(usage.slots.items()):
@@ -77,7 +83,7 @@ def _bad_slot_values(domain: Domain, usage: Usage, what: str) -> list[Issue]:
             if problem:
                 issues.append(
                     Issue.at(
-                        ERROR,
+                        level,
                         "invalid-slot-value",
                         f"{what} sets slot '{name}' to {value!r}, but {problem}",
                         where,

@@ -367,11 +367,18 @@ def _extractors_of(results: Sequence[_NLUResult]) -> list[str]:
     return sorted(names)
 
 
+# Extractors whose entities are not learnt from the training data.
+PRETRAINED_EXTRACTORS = frozenset({"DucklingEntityExtractor", "SpacyEntityExtractor"})
+
+
 def _entity_evaluation(results: Sequence[_NLUResult], extractors: Iterable[str] | None) -> Report:
     from palaver.nlu.tokenizer import WhitespaceTokenizer
 
     tokenizer = WhitespaceTokenizer({})
     names = sorted(set(extractors)) if extractors is not None else _extractors_of(results)
+    # Their entities come from rules or models not trained on this data (Rasa
+    # leaves them out of the evaluation too).
+    names = [name for name in names if name not in PRETRAINED_EXTRACTORS]
     tokens = [[(t.start, t.end) for t in tokenizer.tokenize(r.example.text)] for r in results]
     gold = [[e.as_dict() for e in r.example.entities] for r in results]
     target_labels = [_token_labels(s, g) for s, g in zip(tokens, gold, strict=True)]

@@ -135,6 +135,22 @@ def test_entity_evaluation_per_extractor() -> None:
     assert [e["text"] for e in crf["errors"]] == ["to Paris"]
 
 
+@pytest.mark.parametrize("extractors", [None, ["CRFEntityExtractor", "DucklingEntityExtractor"]])
+def test_pretrained_extractors_are_not_evaluated(extractors: list[str] | None) -> None:
+    """Duckling's entities are not learnt from the data: no report for them (as Rasa)."""
+
+    def parse(text: str) -> dict[str, Any]:
+        parsed = _parse(text)
+        parsed["entities"].append(
+            {"entity": "time", "value": "x", "start": 0, "end": 2,
+             "extractor": "DucklingEntityExtractor"}
+        )  # fmt: skip
+        return parsed
+
+    entities = evaluate_nlu(parse, _examples(), extractors=extractors)["entity_evaluation"]
+    assert set(entities) == {"CRFEntityExtractor"}
+
+
 def test_entity_evaluation_without_extractors() -> None:
     assert evaluate_nlu(_parse, _examples(), extractors=[])["entity_evaluation"] == {}
 
