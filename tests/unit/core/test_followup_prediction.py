@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from palaver.core.constants import FOLLOWUP_ACTION
-from palaver.core.events import ActionExecuted, UserUttered
+from palaver.core.events import (
+    ActionExecuted,
+    SessionStarted,
+    UserUtteranceReverted,
+    UserUttered,
+)
 from palaver.core.model import LoadedModel, load_model
 from palaver.core.processor import MessageProcessor
 from palaver.core.tracker import DialogueStateTracker
@@ -35,3 +40,19 @@ def test_followup_action_is_predicted_by_followup_action(moodbot: LoadedModel) -
     )
     # Used once: the policies predict the next one.
     assert MessageProcessor.predict(tracker, moodbot).policy_name != FOLLOWUP_ACTION
+
+
+def test_after_a_rewind_to_the_session_start_listen_is_the_followup(moodbot: LoadedModel) -> None:
+    """Rasa's replay after ``UserUtteranceReverted`` leaves ``action_listen`` pending here."""
+    tracker = DialogueStateTracker("bob", moodbot.domain.create_slots())
+    for event in (
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+        UserUttered("/faq", {"name": "faq", "confidence": 1.0}),
+        ActionExecuted("action_default_fallback"),
+        UserUtteranceReverted(),
+    ):
+        tracker.update(event)
+    prediction = MessageProcessor.predict(tracker, moodbot)
+    assert (prediction.action_name, prediction.policy_name) == ("action_listen", FOLLOWUP_ACTION)
