@@ -141,22 +141,23 @@ class DucklingClient:
         return [m for m in matches if isinstance(m, dict)]
 
     def _post(self, body: bytes) -> tuple[int, bytes]:
+        try:
+            return self._request(body)
+        except (ConnectionError, http.client.BadStatusLine):
+            # A kept-alive connection the server closed meanwhile: one fresh try.
+            return self._request(body)
+
+    def _request(self, body: bytes) -> tuple[int, bytes]:
+        """One POST on this thread's connection; the connection is dropped on any failure."""
         headers = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}
-        for attempt in (1, 2):
-            connection = self._connection()
-            try:
-                connection.request("POST", f"{self._path}/parse", body=body, headers=headers)
-                response = connection.getresponse()
-                return response.status, response.read()
-            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
-                # A kept-alive connection the server closed meanwhile: one fresh try.
-                self._drop_connection()
-                if attempt == 2:
-                    raise
-            except BaseException:
-                self._drop_connection()
-                raise
-        raise AssertionError("unreachable")
+        connection = self._connection()
+        try:
+            connection.request("POST", f"{self._path}/parse", body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        except BaseException:
+            self._drop_connection()
+            raise
 
     def _connection(self) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)

@@ -31,9 +31,7 @@ DEFAULT_ACTION_RESPONSES = frozenset(
 VALIDATE_SLOT_MAPPINGS = "action_validate_slot_mappings"
 
 
-def check_undeclared(
-    domain: Domain, usage: Usage, what: str, level: Level = ERROR
-) -> list[Issue]:
+def check_undeclared(domain: Domain, usage: Usage, what: str, level: Level = ERROR) -> list[Issue]:
     """Names ``usage`` (of ``what``: "story", "test story") refers to that the domain lacks.
 
     ``level``: ERROR for training data (training would fail or learn nonsense);
