@@ -34,10 +34,21 @@ the last count. Memory that the collector does not track (the in-memory
 tracker store's JSON bytes) thus costs an occasional count, never a full
 collection.
 
+Both the count and the full collection stop the world (a count of half a
+million objects 10-40 ms, a full collection of them ~0.5 s), so they wait for
+an idle moment: the processor calls ``on_idle`` once no turn has been in
+flight for ``GC_IDLE_AFTER`` seconds, and at freeze time only marks the work
+as due (``idle_due``). A server that never idles still does it under load,
+at wider margins: a count once the heap doubled (``GC_CHECK_GROWTH_BUSY``)
+and a full collection once the population quadrupled
+(``GC_FULL_GROWTH_BUSY``), so the leak bound stays proportional to the live
+heap.
+
 Earlier schedules collected fully every 100,000 messages whatever the heap
 did (with 2,000 cached trackers, ~480,000 objects, a 460 ms pause every 40 s
 at full load), then whenever the *blocks* grew by half (pauses while the
-in-memory store filled with untracked bytes).
+in-memory store filled with untracked bytes), then on doubling under load
+(a half-second pause in the middle of traffic while the caches filled).
 """
 
 from __future__ import annotations
@@ -49,11 +60,17 @@ GC_YOUNG_THRESHOLD = 50_000
 GC_FREEZE_EVERY = 500
 GC_FULL_GROWTH = 2.0
 GC_CHECK_GROWTH = 1.25
+# The same, when the work cannot wait for an idle moment any longer.
+GC_FULL_GROWTH_BUSY = 4.0
+GC_CHECK_GROWTH_BUSY = 2.0
+# No turn in flight for this long counts as idle (see MessageProcessor).
+GC_IDLE_AFTER = 0.05
 # Below this many frozen objects a full collection is cheap (tens of ms) and not worth
 # scheduling around: growth is measured from at least this base.
 GC_FULL_MIN_BASE = 200_000
 # Without pymalloc (PYTHONMALLOC=malloc) there are no blocks to watch: count the frozen
-# objects every this many freezes instead.
+# objects every this many freezes instead (at an idle moment; under load every
+# GC_CHECK_GROWTH_BUSY times as many).
 GC_CHECK_EVERY_FREEZES = 20
 
 
@@ -70,15 +87,27 @@ def tune_gc() -> None:
 
 
 class GcSchedule:
-    """When to freeze the survivors of recent messages, and when to collect fully."""
+    """When to freeze the survivors of recent messages, and when to count and collect fully.
+
+    ``message_done`` after every message; ``on_idle`` when no message has been
+    in flight for a while and ``idle_due`` says there is work for it.
+    """
 
     def __init__(self) -> None:
         self._messages = 0
         self._freezes = 0
         self._frozen_base = max(gc.get_freeze_count(), GC_FULL_MIN_BASE)
         self._blocks_at_check = heap_blocks()
+        # A count is due at the next idle moment; a count found the population grown.
+        self._count_due = False
+        self._collect_due = False
         self.full_collections = 0
         self.counts = 0
+
+    @property
+    def idle_due(self) -> bool:
+        """Whether ``on_idle`` has work to do (cheap: a flag set at freeze time)."""
+        return self._count_due or self._collect_due
 
     def message_done(self) -> None:
         self._messages += 1
@@ -87,17 +116,34 @@ class GcSchedule:
         self._messages = 0
         self._freezes += 1
         gc.freeze()
-        if self._should_count() and self._count() > self._frozen_base * GC_FULL_GROWTH:
-            self.collect_fully()
-
-    def _should_count(self) -> bool:
         blocks = heap_blocks()
         if blocks <= 0:
-            return self._freezes % GC_CHECK_EVERY_FREEZES == 0
-        if blocks <= self._blocks_at_check * GC_CHECK_GROWTH:
-            return False
-        self._blocks_at_check = blocks
-        return True
+            due = self._freezes % GC_CHECK_EVERY_FREEZES == 0
+            busy = self._freezes % round(GC_CHECK_EVERY_FREEZES * GC_CHECK_GROWTH_BUSY) == 0
+        else:
+            due = blocks > self._blocks_at_check * GC_CHECK_GROWTH
+            busy = blocks > self._blocks_at_check * GC_CHECK_GROWTH_BUSY
+        if busy:
+            self._check(GC_FULL_GROWTH_BUSY)
+        elif due:
+            self._count_due = True
+
+    def on_idle(self) -> None:
+        """Do the due count (and full collection, if the population doubled) now."""
+        if self._count_due:
+            self._check(GC_FULL_GROWTH)
+        elif self._collect_due:
+            self.collect_fully()
+
+    def _check(self, collect_above: float) -> None:
+        """Count the frozen objects; collect fully above ``collect_above`` x the base."""
+        self._count_due = False
+        self._blocks_at_check = heap_blocks()
+        frozen = self._count()
+        if frozen > self._frozen_base * collect_above:
+            self.collect_fully()
+        elif frozen > self._frozen_base * GC_FULL_GROWTH:
+            self._collect_due = True
 
     def _count(self) -> int:
         self.counts += 1
@@ -109,5 +155,6 @@ class GcSchedule:
         gc.collect()
         gc.freeze()
         self.full_collections += 1
+        self._count_due = self._collect_due = False
         self._frozen_base = max(gc.get_freeze_count(), GC_FULL_MIN_BASE)
         self._blocks_at_check = heap_blocks()

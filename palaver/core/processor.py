@@ -54,7 +54,7 @@ from palaver.core.events import (
     UserUtteranceReverted,
     UserUttered,
 )
-from palaver.core.gc_policy import GcSchedule, tune_gc
+from palaver.core.gc_policy import GC_IDLE_AFTER, GcSchedule, tune_gc
 from palaver.core.intent_shortcut import PREFIX, parse_intent_shortcut
 from palaver.core.tracker import DialogueStateTracker
 from palaver.core.tracker_cache import TrackerCache, version_note
@@ -208,6 +208,10 @@ class MessageProcessor:
         self._versioned: tuple[object, bool] | None = None
         self._frozen_model: LoadedModel | None = None
         self._gc = GcSchedule()
+        # Turns in flight and started: due GC work waits for a moment without turns.
+        self._in_flight = 0
+        self._turns_started = 0
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -223,6 +227,9 @@ class MessageProcessor:
         self._nlg_factory = partial(create_nlg, self.runtime.endpoints.nlg, http=http)
 
     async def stop(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self._action_client is not None:
             await self._action_client.stop()
 
@@ -241,6 +248,34 @@ class MessageProcessor:
     # --------------------------------------------------------------- public
     async def handle_message(self, message: UserMessage, output: OutputChannel) -> TurnResult:
         """Handle one user message and send the bot's replies to ``output``."""
+        self._in_flight += 1
+        self._turns_started += 1
+        try:
+            return await self._handle_message(message, output)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight and self._idle_timer is None and self._gc.idle_due:
+                self._idle_timer = asyncio.get_running_loop().call_later(
+                    GC_IDLE_AFTER, self._gc_when_idle, self._turns_started
+                )
+
+    def _gc_when_idle(self, turns_started: int) -> None:
+        """The collector's due work, if no turn started since the timer was set.
+
+        Turns that started and ended meanwhile restart the wait; a turn still
+        in flight restarts it when it ends.
+        """
+        self._idle_timer = None
+        if self._in_flight or not self._gc.idle_due:
+            return
+        if self._turns_started == turns_started:
+            self._gc.on_idle()
+        else:
+            self._idle_timer = asyncio.get_running_loop().call_later(
+                GC_IDLE_AFTER, self._gc_when_idle, self._turns_started
+            )
+
+    async def _handle_message(self, message: UserMessage, output: OutputChannel) -> TurnResult:
         model = self.runtime.model  # raises ModelNotReadyError: 503 to the channel
         if model is not self._frozen_model:
             self._frozen_model = model

@@ -37,7 +37,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from palaver.errors import ConfigError, LockError, LockLostError, LockTimeoutError
 from palaver.locks import scripts
@@ -737,8 +737,17 @@ class RedisLockStore:
         client = self._client
         if client is None:
             raise LockError(f"The Redis lock store is stopped (conversation '{conversation_id}').")
+        lua = self._scripts[script]
         try:
-            return await self._scripts[script](keys=keys, args=args, client=client)
+            # EVALSHA straight away: ``AsyncScript.__call__`` first checks whether the
+            # client is a pipeline (an ``isinstance`` through typing's Protocol
+            # machinery), measurable on every lock and release.
+            try:
+                return await client.evalsha(lua.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                # A Redis restarted (or flushed) since start(): load the script again.
+                lua.sha = await client.script_load(lua.script)
+                return await client.evalsha(lua.sha, len(keys), *keys, *args)
         except _REDIS_FAILURES as exc:
             raise self._error(exc, doing, conversation_id) from exc
 

@@ -57,35 +57,72 @@ def test_a_steady_heap_is_frozen_every_n_messages_and_never_counted_or_collected
     assert schedule.full_collections == 0
 
 
-def test_untracked_growth_costs_a_count_not_a_collection(fake_gc: FakeGc) -> None:
+def test_untracked_growth_costs_a_count_at_the_next_idle_moment(fake_gc: FakeGc) -> None:
     """The in-memory store's bytes grow the heap, not the collector's population."""
     schedule = gc_policy.GcSchedule()
     fake_gc.calls.clear()
     fake_gc.blocks = 2_500_000  # exactly 1.25x: not yet
     messages(schedule, 3)
-    assert fake_gc.calls == ["freeze"]
+    assert fake_gc.calls == ["freeze"] and not schedule.idle_due
     fake_gc.blocks = 2_500_001
     messages(schedule, 3)
+    assert fake_gc.calls == ["freeze", "freeze"]  # nothing stops the world under load
+    assert schedule.idle_due
+    schedule.on_idle()
     assert fake_gc.calls == ["freeze", "freeze", "count"]
-    messages(schedule, 30)  # measured from the last count: no new count
+    assert not schedule.idle_due
+    messages(schedule, 30)  # measured from the last count: nothing new is due
+    schedule.on_idle()
     assert fake_gc.calls.count("count") == 1
     assert schedule.full_collections == 0
 
 
-def test_a_doubled_population_is_collected_fully_once(fake_gc: FakeGc) -> None:
+def test_a_doubled_population_is_collected_fully_once_when_idle(fake_gc: FakeGc) -> None:
     schedule = gc_policy.GcSchedule()  # base: 400,000 frozen objects
     fake_gc.calls.clear()
-    fake_gc.frozen, fake_gc.blocks = 800_000, 4_000_000  # exactly 2x: not yet
+    fake_gc.frozen, fake_gc.blocks = 800_000, 3_000_000  # exactly 2x: not yet
     messages(schedule, 3)
+    schedule.on_idle()
     assert fake_gc.calls == ["freeze", "count"]
-    fake_gc.frozen, fake_gc.blocks = 800_001, 6_000_000
+    fake_gc.frozen, fake_gc.blocks = 800_001, 3_900_000
     messages(schedule, 3)
-    assert fake_gc.calls[2:] == ["freeze", "count", "unfreeze", "collect", "freeze", "count"]
+    assert fake_gc.calls[2:] == ["freeze"]
+    schedule.on_idle()
+    assert fake_gc.calls[3:] == ["count", "unfreeze", "collect", "freeze", "count"]
     assert schedule.full_collections == 1
     # The new bases are what is there after the collection: steady again.
     fake_gc.calls.clear()
     messages(schedule, 30)
+    schedule.on_idle()
     assert fake_gc.calls == ["freeze"] * 10
+
+
+def test_under_load_counts_at_a_doubled_heap_and_collects_at_a_quadrupled_population(
+    fake_gc: FakeGc,
+) -> None:
+    """A server that never idles still bounds what frozen cyclic garbage can cost."""
+    schedule = gc_policy.GcSchedule()  # bases: 400,000 frozen, 2,000,000 blocks
+    fake_gc.calls.clear()
+    fake_gc.frozen, fake_gc.blocks = 1_200_000, 4_000_001  # heap doubled, population 3x
+    messages(schedule, 3)
+    assert fake_gc.calls == ["freeze", "count"]
+    assert schedule.full_collections == 0
+    assert schedule.idle_due  # the doubled population is collected at the next idle moment
+    fake_gc.frozen, fake_gc.blocks = 1_600_001, 8_000_003  # heap doubled again, 4x
+    messages(schedule, 3)
+    assert fake_gc.calls[2:] == ["freeze", "count", "unfreeze", "collect", "freeze", "count"]
+    assert schedule.full_collections == 1
+    assert not schedule.idle_due
+
+
+def test_a_collection_found_due_under_load_runs_at_idle(fake_gc: FakeGc) -> None:
+    schedule = gc_policy.GcSchedule()
+    fake_gc.frozen, fake_gc.blocks = 900_000, 4_000_001
+    messages(schedule, 3)  # counted under load: 2.25x, under the busy margin
+    fake_gc.calls.clear()
+    schedule.on_idle()
+    assert fake_gc.calls == ["unfreeze", "collect", "freeze", "count"]
+    assert schedule.full_collections == 1
 
 
 def test_a_small_population_is_measured_from_the_minimum_base(fake_gc: FakeGc) -> None:
@@ -93,9 +130,11 @@ def test_a_small_population_is_measured_from_the_minimum_base(fake_gc: FakeGc) -
     schedule = gc_policy.GcSchedule()
     fake_gc.frozen, fake_gc.blocks = 390_000, 3_000_000  # 390x, but under 2x the minimum
     messages(schedule, 3)
+    schedule.on_idle()
     assert schedule.full_collections == 0
     fake_gc.frozen, fake_gc.blocks = 400_001, 4_000_000
     messages(schedule, 3)
+    schedule.on_idle()
     assert schedule.full_collections == 1
 
 
@@ -106,8 +145,13 @@ def test_without_pymalloc_the_population_is_counted_every_few_freezes(
     monkeypatch.setattr(gc_policy, "GC_CHECK_EVERY_FREEZES", 4)
     schedule = gc_policy.GcSchedule()
     fake_gc.calls.clear()
-    messages(schedule, 3 * 8)
-    assert fake_gc.calls.count("count") == 2
+    messages(schedule, 3 * 8)  # under load: every 8 freezes
+    assert fake_gc.calls.count("count") == 1
+    fake_gc.calls.clear()
+    messages(schedule, 3 * 4)  # 4 more freezes: due, and counted when idle
+    assert fake_gc.calls.count("count") == 0 and schedule.idle_due
+    schedule.on_idle()
+    assert fake_gc.calls.count("count") == 1
 
 
 def test_cyclic_garbage_that_was_frozen_alive_is_collected_by_a_full_collection() -> None:

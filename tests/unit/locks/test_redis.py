@@ -487,6 +487,22 @@ async def test_round_trips(private_redis: PrivateRedis) -> None:
         await raw.aclose()
 
 
+async def test_scripts_flushed_from_redis_are_loaded_again(private_redis: PrivateRedis) -> None:
+    """A Redis restarted without persistence (or ``SCRIPT FLUSH``) forgets the scripts."""
+    raw = Redis.from_url(private_redis.url)
+    try:
+        async with private_store(private_redis, lock_lifetime=60) as store:
+            async with store.lock(CONVERSATION) as first:
+                pass
+            await raw.script_flush()
+            async with store.lock(CONVERSATION) as second:
+                assert await store.queue_length(CONVERSATION) == 1
+            assert second.fence > first.fence
+            assert await store.queue_length(CONVERSATION) == 0
+    finally:
+        await raw.aclose()
+
+
 async def test_wakeups_resume_after_redis_restart(private_redis: PrivateRedis) -> None:
     async with (
         private_store(private_redis, socket_timeout=1) as a,
