@@ -141,11 +141,25 @@ def read_metadata(archive: Path) -> ModelMetadata:
         raise ModelError(f"'{archive}' is not a readable Palaver model archive: {exc}") from exc
 
 
+def _unsafe_member(members: list[tarfile.TarInfo], target: Path) -> str | None:
+    """What is wrong with the first member that must not be unpacked, if any."""
+    root = target.resolve()
+    for member in members:
+        if not (member.isfile() or member.isdir()):
+            return f"member '{member.name}' is not a regular file or directory"
+        name = member.name
+        path = (root / name).resolve()
+        if name.startswith(("/", "\\")) or (path != root and root not in path.parents):
+            return f"member '{name}' would unpack outside the model directory"
+    return None
+
+
 def unpack(archive: Path, target: Path | None = None) -> Path:
     """Unpack into ``target`` (a new temp dir by default) and return it.
 
-    Refuses absolute paths, ``..`` members, links pointing outside and archives
-    that would unpack to more than ``MAX_UNPACKED_BYTES``.
+    Refuses members that are not regular files or directories (a model
+    archive has no links or devices), absolute paths, ``..`` members and
+    archives that would unpack to more than ``MAX_UNPACKED_BYTES``.
     """
     target = target or Path(tempfile.mkdtemp(prefix="palaver-model-"))
     try:
@@ -153,7 +167,15 @@ def unpack(archive: Path, target: Path | None = None) -> Path:
             members = tar.getmembers()
             if sum(m.size for m in members) > MAX_UNPACKED_BYTES:
                 raise ModelError(f"'{archive}' unpacks to more than {MAX_UNPACKED_BYTES} bytes.")
-            tar.extractall(target, filter="data")
+            problem = _unsafe_member(members, target)
+            if problem is not None:
+                raise ModelError(f"'{archive}' is not a Palaver model archive: {problem}.")
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(target, members=members, filter="data")
+            else:
+                # Python 3.11.0-3.11.3 (Debian 12's 3.11.2) have no extraction
+                # filters; ``_unsafe_member`` has checked what "data" would.
+                tar.extractall(target, members=members)
     except (tarfile.TarError, OSError, EOFError) as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise ModelError(f"'{archive}' is not a readable model archive: {exc}") from exc
