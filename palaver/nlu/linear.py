@@ -40,6 +40,16 @@ class LinearModel:
         self.weights = np.ascontiguousarray(weights)
         self.bias = bias
         self.offsets = np.concatenate([[0], np.cumsum(block_dims)]).astype(np.int64)
+        self._starts: list[int] = self.offsets[:-1].tolist()
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._starts = self.offsets[:-1].tolist()
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        del state["_starts"]
+        return state
 
     @classmethod
     def fit(
@@ -85,20 +95,22 @@ class LinearModel:
         The sparse blocks' rows are gathered in one ``take``: per-block numpy
         calls cost more than the arithmetic for a message's few dozen features.
         """
-        scores = self.bias.copy()
+        scores = self.bias
         indices: list[IntArray] = []
         values: list[FloatArray] = []
-        for block, offset in zip(blocks, self.offsets[:-1].tolist(), strict=False):
+        for block, offset in zip(blocks, self._starts, strict=False):
             if isinstance(block, SparseVector):
                 if block.indices.size:
-                    indices.append(block.indices + offset)
+                    indices.append(block.indices + offset if offset else block.indices)
                     values.append(block.values)
             elif block.size:
-                scores += block @ self.weights[offset : offset + block.size]
+                scores = scores + block @ self.weights[offset : offset + block.size]
         if len(indices) == 1:
-            scores += values[0] @ self.weights.take(indices[0], axis=0)
+            scores = scores + values[0] @ self.weights.take(indices[0], axis=0)
         elif indices:
-            scores += np.concatenate(values) @ self.weights.take(np.concatenate(indices), axis=0)
+            scores = scores + (
+                np.concatenate(values) @ self.weights.take(np.concatenate(indices), axis=0)
+            )
         return _softmax(scores)
 
     def batch_probabilities(self, features: sparse.csr_matrix) -> FloatArray:
@@ -118,8 +130,10 @@ def _softmax(scores: FloatArray) -> FloatArray:
 
 def ranking(labels: list[str], probabilities: FloatArray, length: int) -> list[tuple[str, float]]:
     """``(label, probability)`` pairs, best first; ``length`` 0 keeps all."""
-    order = np.argsort(-probabilities, kind="stable")
+    values: list[float] = probabilities.tolist()  # Python floats, no numpy scalar per class
+    # Highest first, ties in label order: what a stable argsort of -p gives
+    # (a reversed sort keeps equal elements in their original order).
+    order = sorted(range(len(values)), key=values.__getitem__, reverse=True)
     if length > 0:
         order = order[:length]
-    values = probabilities.tolist()  # Python floats, without a numpy scalar per class
-    return [(labels[i], values[i]) for i in order.tolist()]
+    return [(labels[i], values[i]) for i in order]

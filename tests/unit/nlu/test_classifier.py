@@ -85,3 +85,34 @@ def _csr(matrix: np.ndarray) -> object:
     from scipy import sparse
 
     return sparse.csr_matrix(matrix)
+
+
+def test_ranking_is_a_stable_descending_argsort() -> None:
+    from palaver.nlu.linear import ranking
+
+    labels = [f"l{i}" for i in range(12)]
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        # Few distinct values: many ties, which keep label order.
+        probabilities = rng.integers(0, 4, size=12).astype(np.float64) / 4
+        expected = np.argsort(-probabilities, kind="stable").tolist()
+        assert [name for name, _ in ranking(labels, probabilities, 0)] == [
+            labels[i] for i in expected
+        ]
+        assert [name for name, _ in ranking(labels, probabilities, 5)] == [
+            labels[i] for i in expected[:5]
+        ]
+    assert ranking(labels[:3], np.array([0.2, 0.5, 0.3]), 0) == [
+        ("l1", 0.5),
+        ("l2", 0.3),
+        ("l0", 0.2),
+    ]
+
+
+def test_a_pickled_model_scores_the_same() -> None:
+    import pickle
+
+    pipeline = NLUPipeline.train(NLUTrainingData(examples=simple_examples()), PIPELINE)
+    restored = pickle.loads(pickle.dumps(pipeline))
+    for text in ["hello there", "bye now", "thanks!", "something else entirely"]:
+        assert restored.parse(text)["intent_ranking"] == pipeline.parse(text)["intent_ranking"]
