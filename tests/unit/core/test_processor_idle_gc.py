@@ -49,12 +49,15 @@ async def runtime(moodbot_archive: Path) -> AsyncIterator[Runtime]:
     await runtime.stop()
 
 
-def schedule_of(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> RecordingSchedule:
+@pytest.fixture
+def schedule(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> RecordingSchedule:
+    """The runtime's schedule, replaced by a recording one with work due."""
     assert runtime.processor is not None
-    schedule = RecordingSchedule(runtime.processor)
-    runtime.processor._gc = schedule
+    recording = RecordingSchedule(runtime.processor)
+    recording.due = True
+    runtime.processor._gc = recording
     monkeypatch.setattr("palaver.core.processor.GC_IDLE_AFTER", 0.05)
-    return schedule
+    return recording
 
 
 async def say(runtime: Runtime, sender: str, text: str) -> None:
@@ -65,10 +68,8 @@ async def say(runtime: Runtime, sender: str, text: str) -> None:
 
 
 async def test_due_work_runs_once_the_server_is_idle(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, schedule: RecordingSchedule
 ) -> None:
-    schedule = schedule_of(runtime, monkeypatch)
-    schedule.due = True
     await say(runtime, "a", "hello")
     assert schedule.idle_calls == []  # not straight after the turn
     await asyncio.sleep(0.2)
@@ -79,10 +80,8 @@ async def test_due_work_runs_once_the_server_is_idle(
 
 
 async def test_nothing_runs_while_turns_keep_arriving(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, schedule: RecordingSchedule
 ) -> None:
-    schedule = schedule_of(runtime, monkeypatch)
-    schedule.due = True
     loop = asyncio.get_running_loop()
     until = loop.time() + 0.3
     turns = 0
@@ -97,20 +96,16 @@ async def test_nothing_runs_while_turns_keep_arriving(
 
 
 async def test_concurrent_turns_hold_the_work_until_the_last_one_ends(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, schedule: RecordingSchedule
 ) -> None:
-    schedule = schedule_of(runtime, monkeypatch)
-    schedule.due = True
     await asyncio.gather(*(say(runtime, f"c{i}", "hello") for i in range(8)))
     await asyncio.sleep(0.2)
     assert schedule.idle_calls == [0]
 
 
 async def test_a_failed_turn_still_counts_as_ended(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, schedule: RecordingSchedule, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    schedule = schedule_of(runtime, monkeypatch)
-    schedule.due = True
     assert runtime.processor is not None
 
     async def broken(*args: object, **kwargs: object) -> None:
@@ -120,5 +115,24 @@ async def test_a_failed_turn_still_counts_as_ended(
     with pytest.raises(RuntimeError):
         await say(runtime, "f", "hello")
     assert runtime.processor._in_flight == 0
+    await asyncio.sleep(0.2)
+    assert schedule.idle_calls == [0]
+
+
+async def test_a_turn_in_flight_when_the_timer_fires_defers_the_work_to_its_end(
+    runtime: Runtime, schedule: RecordingSchedule, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runtime.processor is not None
+    processor = runtime.processor
+    await say(runtime, "s", "hello")  # ends: the idle timer starts
+    persist = processor._persist_to_the_end
+
+    async def slow(*args: object, **kwargs: object) -> None:
+        await asyncio.sleep(0.15)  # the timer (50 ms) fires while this turn waits
+        await persist(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(processor, "_persist_to_the_end", slow)
+    await say(runtime, "s", "I am great")
+    assert schedule.idle_calls == []
     await asyncio.sleep(0.2)
     assert schedule.idle_calls == [0]
