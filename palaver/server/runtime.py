@@ -64,6 +64,8 @@ class Counters:
     model_load_failures: int = 0
     processing_seconds: float = 0.0
     started_at: float = field(default_factory=time.time)
+    # Not a total: POST /model/train jobs running now (/status num_active_training_jobs).
+    active_training_jobs: int = 0
 
 
 def _log_task_failure(task: asyncio.Task[None]) -> None:
@@ -359,7 +361,7 @@ class Runtime:
             "model_origin": self._model_origin if model else None,
             "model_loaded_at": self._model_loaded_at if model else None,
             "model_server": self.model_poller.status() if self.model_poller else None,
-            "num_active_training_jobs": 0,
+            "num_active_training_jobs": self.counters.active_training_jobs,
             "ready": model is not None,
             "palaver_version": __version__,
             "tracker_store": store_status,
@@ -389,6 +391,7 @@ class Runtime:
             f"palaver_model_load_failures_total {c.model_load_failures}",
             f"palaver_processing_seconds_total {c.processing_seconds:.6f}",
             f"palaver_model_ready {1 if self._model else 0}",
+            f"palaver_active_training_jobs {c.active_training_jobs}",
         ]
         status_fn = getattr(self.tracker_store, "status", None)
         if callable(status_fn):

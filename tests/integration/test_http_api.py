@@ -633,11 +633,16 @@ async def test_train_with_callback(api: Api) -> None:
             headers={"Content-Type": "application/x-yaml"},
         )
         assert resp.status == 204
+        # The job started before the 204 went out; it trains for a second or more.
+        status, body = await api.call("GET", "/status")
+        assert status == 200 and body["num_active_training_jobs"] == 1
         await receiver.wait_for(1, seconds=120)
-        headers, body = receiver.requests[0]
+        headers, archive = receiver.requests[0]
         assert headers["Content-Type"] == "application/octet-stream"
         assert headers["filename"].endswith(".tar.gz")
-        assert "metadata.json" in archive_members(body)
+        assert "metadata.json" in archive_members(archive)
+        status, body = await api.call("GET", "/status")
+        assert body["num_active_training_jobs"] == 0
     finally:
         await receiver.stop()
 
@@ -664,6 +669,8 @@ async def test_train_failure_goes_to_the_callback(api: Api) -> None:
         headers, body = receiver.requests[0]
         assert headers["Content-Type"] == "application/json"
         assert_envelope(json.loads(body), 400, "intents")
+        _, status = await api.call("GET", "/status")
+        assert status["num_active_training_jobs"] == 0  # a failed job is not counted either
     finally:
         await receiver.stop()
 

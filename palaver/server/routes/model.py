@@ -207,6 +207,7 @@ async def predict(request: Request) -> HTTPResponse:
 
 
 async def _train(runtime: Runtime, workdir: Path, out_dir: Path, force: bool) -> HTTPResponse:
+    runtime.counters.active_training_jobs += 1
     try:
         result = await run_job(
             "train",
@@ -218,6 +219,7 @@ async def _train(runtime: Runtime, workdir: Path, out_dir: Path, force: bool) ->
     except JobFailed as exc:
         raise job_error(exc, "TrainingError", workdir) from exc
     finally:
+        runtime.counters.active_training_jobs -= 1
         await asyncio.to_thread(shutil.rmtree, workdir, True)
     return raw(
         body,
