@@ -23,6 +23,11 @@ from palaver.policies.states import DomainLike, State, StateFeaturizer, thaw
 
 _RESETS = (Restarted, SessionStarted)
 
+# Conversations whose replays are kept when nobody says otherwise. A server keeps at
+# least as many as its tracker cache (``MessageProcessor``): a conversation whose
+# replay was evicted replays its whole session again for every prediction.
+DEFAULT_REPLAY_CONVERSATIONS = 1024
+
 
 class TrackerLike(Protocol):
     """What the policies read from a :class:`~palaver.core.tracker.DialogueStateTracker`."""
@@ -76,7 +81,10 @@ class ReplayCache:
     """
 
     def __init__(
-        self, featurizer: StateFeaturizer, rule_only: RuleOnlyData, max_conversations: int = 1024
+        self,
+        featurizer: StateFeaturizer,
+        rule_only: RuleOnlyData,
+        max_conversations: int = DEFAULT_REPLAY_CONVERSATIONS,
     ) -> None:
         self.featurizer = featurizer
         self.rule_only = rule_only

@@ -32,7 +32,7 @@ from palaver.core.events import (
     Event,
 )
 from palaver.errors import ModelError
-from palaver.policies.cache import ReplayCache, TrackerLike
+from palaver.policies.cache import DEFAULT_REPLAY_CONVERSATIONS, ReplayCache, TrackerLike
 from palaver.policies.config import build_policies
 from palaver.policies.generator import TrainingTracker
 from palaver.policies.policy import Policy, PolicyPrediction, TurnContext
@@ -67,6 +67,18 @@ class PolicyEnsemble:
         self.warnings = list(warnings)
         self._cache: ReplayCache | None = None
         self._domain: DomainLike | None = None
+        self._replay_conversations = DEFAULT_REPLAY_CONVERSATIONS
+
+    def keep_replays_for(self, conversations: int) -> None:
+        """Keep the replays of at least this many conversations between predictions.
+
+        A server sizes this to its tracker cache (``palaver run
+        --tracker-cache-size``); with fewer, conversations beyond the replay
+        cache replay their whole session for every prediction.
+        """
+        self._replay_conversations = max(conversations, DEFAULT_REPLAY_CONVERSATIONS)
+        if self._cache is not None:
+            self._cache.max_conversations = self._replay_conversations
 
     # --- training ---------------------------------------------------------------
 
@@ -135,7 +147,7 @@ class PolicyEnsemble:
         ):
             self._domain = domain
             return cache
-        cache = ReplayCache(StateFeaturizer(domain), self.rule_only)
+        cache = ReplayCache(StateFeaturizer(domain), self.rule_only, self._replay_conversations)
         self._cache = cache
         self._domain = domain
         return cache

@@ -317,6 +317,7 @@ class Runtime:
 
     def swap_model(self, model: LoadedModel, source: str, origin: str | None = None) -> None:
         """Make ``model`` current; requests already running finish on the previous one."""
+        model.policies.keep_replays_for(self.settings.tracker_cache_size)
         self._model = model
         self._model_source = source
         self._model_origin = origin or (str(model.archive) if model.archive else None)

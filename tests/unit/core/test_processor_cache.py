@@ -167,3 +167,14 @@ async def test_a_write_that_bypassed_the_lock_and_changed_the_count_is_caught(
     await store.append("n3", [UserUttered("sneaked in", {"intent": {"name": "greet"}}).as_dict()])
     await say(first, "n3", "I am sad")  # computed on the cached view, refused, re-run
     assert await stored_user_texts(first, "n3") == ["hello", "sneaked in", "I am sad"]
+
+
+async def test_replays_are_kept_for_every_cached_tracker(moodbot_archive: Path) -> None:
+    """Beyond the policies' default, a cached conversation would replay its session per turn."""
+    runtime = Runtime(ServerSettings(model=str(moodbot_archive), tracker_cache_size=5000))
+    await runtime.start()
+    try:
+        model = runtime.model
+        assert model.policies._replays(model.domain).max_conversations == 5000
+    finally:
+        await runtime.stop()

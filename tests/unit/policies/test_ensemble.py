@@ -245,3 +245,44 @@ def test_prediction_cost_does_not_grow_with_the_conversation() -> None:
     per_call = (time.perf_counter() - begin) / runs
     # Budget is 0.3 ms on a quiet machine; leave headroom for loaded CI hosts.
     assert per_call < 0.003
+
+
+def test_replays_are_kept_for_as_many_conversations_as_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A conversation whose replay is kept is fed only its new events."""
+    from palaver.policies import cache as cache_module
+    from palaver.policies.cache import DEFAULT_REPLAY_CONVERSATIONS
+
+    dom = domain()
+    ensemble = train(dom, stories=STORIES, rules=RULES)
+    fresh: list[int] = []
+    build = cache_module.ReplayCache._fresh
+
+    def counting(self: cache_module.ReplayCache, events: Any) -> Any:
+        fresh.append(len(events))
+        return build(self, events)
+
+    monkeypatch.setattr(cache_module.ReplayCache, "_fresh", counting)
+    conversations = DEFAULT_REPLAY_CONVERSATIONS + 200
+    trackers = [started(dom, sender=f"u{i}", events=[user("greet")]) for i in range(conversations)]
+
+    def round_of_predictions() -> None:
+        for tracker in trackers:
+            ensemble.predict(tracker, dom)
+
+    round_of_predictions()
+    assert len(fresh) == conversations
+    round_of_predictions()  # the default keeps fewer: the first 200 were evicted...
+    assert len(fresh) == 2 * conversations  # ...and so was every later one, in turn
+
+    ensemble.keep_replays_for(conversations)
+    fresh.clear()
+    round_of_predictions()
+    assert len(fresh) == 200  # only those the smaller cache had dropped
+    fresh.clear()
+    round_of_predictions()
+    assert fresh == []  # now every replay is kept
+
+    ensemble.keep_replays_for(10)  # never below the default
+    assert ensemble._replays(dom).max_conversations == DEFAULT_REPLAY_CONVERSATIONS

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from palaver.core.model import LoadedModel
 from palaver.errors import ModelError
+from palaver.policies.ensemble import PolicyEnsemble
 from palaver.storage.archive import ModelMetadata, pack, read_metadata, unpack
 
 
@@ -43,7 +44,10 @@ def fake_load_model(archive: Path) -> LoadedModel:
             raise ModelError(f"'{archive}' has no domain.yml.")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return LoadedModel(metadata=metadata, domain=None, nlu=None, policies=None, archive=archive)
+    # An ensemble without policies: the runtime sizes its replay cache on every swap.
+    return LoadedModel(
+        metadata=metadata, domain=None, nlu=None, policies=PolicyEnsemble([]), archive=archive
+    )
 
 
 class FakeTarget:
