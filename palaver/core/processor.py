@@ -254,10 +254,15 @@ class MessageProcessor:
             return await self._handle_message(message, output)
         finally:
             self._in_flight -= 1
-            if not self._in_flight and self._idle_timer is None and self._gc.idle_due:
-                self._idle_timer = asyncio.get_running_loop().call_later(
-                    GC_IDLE_AFTER, self._gc_when_idle, self._turns_started
-                )
+            if self._idle_timer is None:
+                self._wait_for_idle()
+
+    def _wait_for_idle(self) -> None:
+        """Start the idle timer when no turn is in flight and the collector has work."""
+        if not self._in_flight and self._gc.idle_due:
+            self._idle_timer = asyncio.get_running_loop().call_later(
+                GC_IDLE_AFTER, self._gc_when_idle, self._turns_started
+            )
 
     def _gc_when_idle(self, turns_started: int) -> None:
         """The collector's due work, if no turn started since the timer was set.
@@ -266,14 +271,10 @@ class MessageProcessor:
         in flight restarts it when it ends.
         """
         self._idle_timer = None
-        if self._in_flight or not self._gc.idle_due:
-            return
-        if self._turns_started == turns_started:
+        if self._turns_started == turns_started and not self._in_flight:
             self._gc.on_idle()
         else:
-            self._idle_timer = asyncio.get_running_loop().call_later(
-                GC_IDLE_AFTER, self._gc_when_idle, self._turns_started
-            )
+            self._wait_for_idle()
 
     async def _handle_message(self, message: UserMessage, output: OutputChannel) -> TurnResult:
         model = self.runtime.model  # raises ModelNotReadyError: 503 to the channel

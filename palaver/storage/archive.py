@@ -147,10 +147,10 @@ def _unsafe_member(members: list[tarfile.TarInfo], target: Path) -> str | None:
     for member in members:
         if not (member.isfile() or member.isdir()):
             return f"member '{member.name}' is not a regular file or directory"
-        name = member.name
-        path = (root / name).resolve()
-        if name.startswith(("/", "\\")) or (path != root and root not in path.parents):
-            return f"member '{name}' would unpack outside the model directory"
+        # An absolute name resolves to itself, ``..`` above the root: both land outside.
+        path = (root / member.name).resolve()
+        if path != root and root not in path.parents:
+            return f"member '{member.name}' would unpack outside the model directory"
     return None
 
 
