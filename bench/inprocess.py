@@ -34,7 +34,12 @@ def cpu_seconds() -> float:
 
 
 async def run(
-    model: str, endpoints: str | None, messages: int, concurrency: int, full_collect: bool
+    model: str,
+    endpoints: str | None,
+    messages: int,
+    concurrency: int,
+    full_collect: bool,
+    interleave: bool = False,
 ) -> None:
     runtime = Runtime(ServerSettings(model=model), EndpointsConfig.load(endpoints))
     await runtime.start()
@@ -49,6 +54,8 @@ async def run(
                 out = CollectingOutputChannel()
                 await processor.handle_message(UserMessage(text, sender), out)
                 count -= 1
+                if interleave:
+                    await asyncio.sleep(0)
 
     per_worker = messages // concurrency
     warm = max(concurrency * len(MESSAGES), 600)
@@ -83,6 +90,12 @@ def main() -> None:
     p.add_argument("--messages", type=int, default=10_000)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--full-collect", action="store_true", help="time one full GC at the end")
+    p.add_argument(
+        "--interleave",
+        action="store_true",
+        help="yield after every message, so conversations take turns as under HTTP load "
+        "(in-memory turns never suspend: without it each conversation runs to its end)",
+    )
     args = p.parse_args()
     try:
         import uvloop
@@ -90,7 +103,16 @@ def main() -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency of sanic
         pass
-    asyncio.run(run(args.model, args.endpoints, args.messages, args.concurrency, args.full_collect))
+    asyncio.run(
+        run(
+            args.model,
+            args.endpoints,
+            args.messages,
+            args.concurrency,
+            args.full_collect,
+            args.interleave,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ class _Process:
 
 
 class PrivateRedis(_Process):
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.args = [
             shutil.which("redis-server") or "redis-server",
@@ -129,6 +129,7 @@ class PrivateRedis(_Process):
             "",
             "--appendonly",
             "no",
+            *extra_args,
         ]
 
     @property

@@ -13,6 +13,9 @@ While a lock is held, one background task per store extends every held lock
 each ``lock_lifetime / 3`` seconds (pipelined); a frozen or killed process
 stops extending, and the lock expires after ``lock_lifetime``.
 
+The ticket scripts of all turns share one connection (``palaver.redis_mux``):
+what the turns of one event-loop round ask for goes out in one write.
+
 Commands are not retried by the client: replaying a ticket script whose reply
 was lost would queue a second ticket behind the first.
 """
@@ -42,6 +45,7 @@ from redis.exceptions import NoScriptError, RedisError
 from palaver.errors import ConfigError, LockError, LockLostError, LockTimeoutError
 from palaver.locks import scripts
 from palaver.locks.base import LockHandle
+from palaver.redis_mux import RedisAddress, RedisMultiplexer, hiredis_available, tls_context
 
 __all__ = ["RedisLockSettings", "RedisLockStore"]
 
@@ -284,6 +288,7 @@ class RedisLockStore:
             round((self.settings.lock_lifetime + self.settings.waiter_ttl) * 2000),
         )
         self._client: Redis | None = None
+        self._mux: RedisMultiplexer | None = None
         self._stopping = False
         self._pubsub: PubSub | None = None
         self._scripts: dict[str, AsyncScript] = {}
@@ -331,6 +336,8 @@ class RedisLockStore:
             await client.aclose()
             raise
         self._client, self._pubsub = client, pubsub
+        if hiredis_available():
+            self._mux = RedisMultiplexer(self._address(), self.settings.socket_timeout)
         self._tasks = [
             asyncio.create_task(self._listen(pubsub), name="palaver-lock-wakeups"),
             asyncio.create_task(self._extend_forever(), name="palaver-lock-extender"),
@@ -362,9 +369,12 @@ class RedisLockStore:
             if pubsub is not None:
                 with contextlib.suppress(*_REDIS_FAILURES):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if self._mux is not None:
+                await self._mux.close()
             await client.aclose()
         finally:
             self._client = self._pubsub = None
+            self._mux = None
             self._tasks = []
             self._stopping = False
         logger.info("lock_store.stopped redis %s", self.settings.address)
@@ -402,6 +412,11 @@ class RedisLockStore:
             retry=Retry(NoBackoff(), 0),
             **ssl,
         )
+
+    def _address(self) -> RedisAddress:
+        s = self.settings
+        tls = tls_context(s.ssl_certfile, s.ssl_keyfile, s.ssl_ca_certs) if s.use_ssl else None
+        return RedisAddress(s.host, s.port, s.db, s.username, s.password, tls)
 
     async def _load_scripts(self, client: Redis) -> None:
         """Register and load the scripts up front, so no request pays a NOSCRIPT."""
@@ -742,6 +757,8 @@ class RedisLockStore:
             # EVALSHA straight away: ``AsyncScript.__call__`` first checks whether the
             # client is a pipeline (an ``isinstance`` through typing's Protocol
             # machinery), measurable on every lock and release.
+            if self._mux is not None:  # loads the script again when Redis lost it
+                return await self._mux.run_script(lua.sha, getattr(scripts, script), keys, args)
             try:
                 return await client.evalsha(lua.sha, len(keys), *keys, *args)
             except NoScriptError:

@@ -1,4 +1,4 @@
-"""Redis tracker store (redis.asyncio, pooled).
+"""Redis tracker store (redis.asyncio; loads and appends over one pipelined connection).
 
 Keys, under ``key_prefix`` (default ``palaver:``):
 
@@ -14,6 +14,10 @@ start -1``, reading only the latest session (Redis walks a long list from
 its nearer end, so the cost is that of the tail, not of the whole
 conversation). With ``record_exp`` both keys expire that many seconds after
 the last append; expired ids are pruned from ``senders`` by ``keys()``.
+
+Loads and appends, the commands of every turn, go over one shared connection
+(``palaver.redis_mux``: the commands of one event-loop round in one write);
+everything else uses redis-py's pool.
 
 Not for Redis Cluster: the scripts touch several keys without hash tags.
 """
@@ -40,6 +44,7 @@ from palaver.errors import (
     StoreError,
     StoreUnavailableError,
 )
+from palaver.redis_mux import RedisAddress, RedisMultiplexer, hiredis_available, tls_context
 from palaver.stores.base import ConversationVersion, EventDict, StoredConversation
 from palaver.stores.memory import (
     ConfigReader,
@@ -229,6 +234,7 @@ class RedisTrackerStore:
     def __init__(self, settings: RedisStoreSettings) -> None:
         self.settings = settings
         self._client: Redis | None = None
+        self._mux: RedisMultiplexer | None = None  # loads and appends, see palaver.redis_mux
         self._start_lock = asyncio.Lock()
         self._senders_key = f"{settings.key_prefix}senders"
         self._append_script: Any = None  # AsyncScript objects, registered by start()
@@ -263,9 +269,14 @@ class RedisTrackerStore:
             self._append_script = client.register_script(_APPEND_LUA)
             self._load_script = client.register_script(_LOAD_LUA)
             self._prune_script = client.register_script(_PRUNE_LUA)
+            if hiredis_available():
+                self._mux = RedisMultiplexer(self._address(), self.settings.socket_timeout)
 
     async def stop(self) -> None:
         client, self._client = self._client, None
+        mux, self._mux = self._mux, None
+        if mux is not None:
+            await mux.close()
         if client is not None:
             with contextlib.suppress(*_UNAVAILABLE):
                 await client.aclose()
@@ -297,6 +308,18 @@ class RedisTrackerStore:
             retry=Retry(NoBackoff(), 0),
         )
 
+    def _address(self) -> RedisAddress:
+        s = self.settings
+        tls = tls_context(s.ssl_certfile, s.ssl_keyfile, s.ssl_ca_certs) if s.use_ssl else None
+        return RedisAddress(s.host, s.port, s.db, s.username, s.password, tls)
+
+    async def _eval(self, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a registered script: over the multiplexed connection when there is one."""
+        mux = self._mux
+        if mux is None:
+            return await script(keys=keys, args=args)
+        return await mux.run_script(script.sha, script.script, keys, args)
+
     async def _ping_with_retries(self, client: Redis) -> None:
         async def ping() -> None:
             with self._errors("connect", None):
@@ -315,9 +338,10 @@ class RedisTrackerStore:
     async def load(self, sender_id: str, *, full: bool = False) -> StoredConversation | None:
         self._require_client()
         with self._errors("load", sender_id):
-            total, raw_events = await self._load_script(
-                keys=[self._events_key(sender_id), self._meta_key(sender_id)],
-                args=["1" if full else "0"],
+            total, raw_events = await self._eval(
+                self._load_script,
+                [self._events_key(sender_id), self._meta_key(sender_id)],
+                ["1" if full else "0"],
             )
         if not total:
             return None
@@ -359,9 +383,10 @@ class RedisTrackerStore:
         ]
         args.extend(event.data for event in encoded)
         with self._errors("append", sender_id):
-            accepted, detail = await self._append_script(
-                keys=[self._events_key(sender_id), self._meta_key(sender_id), self._senders_key],
-                args=args,
+            accepted, detail = await self._eval(
+                self._append_script,
+                [self._events_key(sender_id), self._meta_key(sender_id), self._senders_key],
+                args,
             )
         if accepted == 1:
             return

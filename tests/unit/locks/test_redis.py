@@ -487,6 +487,50 @@ async def test_round_trips(private_redis: PrivateRedis) -> None:
         await raw.aclose()
 
 
+async def _lock_many(store: RedisLockStore, conversations: int) -> list[int]:
+    async def one(i: int) -> int:
+        async with store.lock(f"conversation-{i}") as handle:
+            await asyncio.sleep(0)
+            return handle.fence
+
+    return await asyncio.gather(*(one(i) for i in range(conversations)))
+
+
+async def test_concurrent_locks_share_one_pipelined_connection(
+    private_redis: PrivateRedis,
+) -> None:
+    """200 conversations locked at once: not one connection each (redis-py's pool)."""
+    raw = Redis.from_url(private_redis.url)
+    try:
+        async with private_store(private_redis, lock_lifetime=60) as store:
+            before = await _client_commands(raw)
+            fences = await _lock_many(store, 200)
+            assert len(set(fences)) == 200
+            assert await _client_commands(raw) - before == 400  # still one enqueue + one leave
+            clients = await raw.client_list()
+            # the multiplexed connection, the pub/sub one, start()'s pooled one, ours
+            assert len(clients) <= 4, clients
+    finally:
+        await raw.aclose()
+
+
+async def test_without_hiredis_the_lock_uses_redis_py_connections(
+    private_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import palaver.locks.redis as module
+
+    monkeypatch.setattr(module, "hiredis_available", lambda: False)
+    raw = Redis.from_url(private_redis.url)
+    try:
+        async with private_store(private_redis, lock_lifetime=60) as store:
+            assert store._mux is None
+            fences = await _lock_many(store, 50)
+            assert len(set(fences)) == 50
+            assert len(await raw.client_list()) > 4  # one pooled connection per caller
+    finally:
+        await raw.aclose()
+
+
 async def test_scripts_flushed_from_redis_are_loaded_again(private_redis: PrivateRedis) -> None:
     """A Redis restarted without persistence (or ``SCRIPT FLUSH``) forgets the scripts."""
     raw = Redis.from_url(private_redis.url)
