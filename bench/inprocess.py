@@ -25,7 +25,7 @@ from bench.load import MESSAGES
 from palaver.channels.base import CollectingOutputChannel, UserMessage
 from palaver.config import EndpointsConfig
 from palaver.server.runtime import Runtime
-from palaver.server.settings import ServerSettings
+from palaver.server.settings import DEFAULT_EVENT_LOOP, ServerSettings
 
 
 def cpu_seconds() -> float:
@@ -97,12 +97,10 @@ def main() -> None:
         "(in-memory turns never suspend: without it each conversation runs to its end)",
     )
     args = p.parse_args()
-    try:
+    if DEFAULT_EVENT_LOOP == "uvloop":  # the loop palaver run uses
         import uvloop
 
         uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is a dependency of sanic
-        pass
     asyncio.run(
         run(
             args.model,

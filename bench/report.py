@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from bench.runner import Row
+from palaver.server.settings import DEFAULT_EVENT_LOOP
 
 START = "<!-- bench:generated:start -->"
 END = "<!-- bench:generated:end -->"
@@ -60,6 +61,7 @@ def environment(generator: str, wrk: str | None) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "cpu_model": cpu,
         "python": platform.python_version(),
+        "event_loop": DEFAULT_EVENT_LOOP,
         "generator": generator,
         "wrk": wrk_version,
         "load_average": os.getloadavg(),
@@ -228,7 +230,8 @@ def generated_section(
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {env['cpus']} CPUs ({env['cpu_model']}), Python {env['python']}; load "
+        f"Machine: {env['cpus']} CPUs ({env['cpu_model']}), Python {env['python']}, "
+        f"event loop {env.get('event_loop', 'uvloop')} (Palaver and floors); load "
         f"generator: **{env['generator']}** {env['wrk']}; load average at start "
         f"{', '.join(f'{x:.1f}' for x in env['load_average'])} (other test suites were running: "
         "absolute numbers are noisy, ratios to the floors measured in the same run are not). "

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from palaver import __version__
 from palaver.errors import PalaverError
+from palaver.server.settings import DEFAULT_EVENT_LOOP, EVENT_LOOPS
 
 logger = logging.getLogger("palaver")
 
@@ -45,6 +46,13 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         type=_non_negative_int,
         default=2000,
         help="conversations whose trackers are kept between turns (0: reload every turn)",
+    )
+    p.add_argument(
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        default=DEFAULT_EVENT_LOOP,
+        help=f"event loop implementation (default {DEFAULT_EVENT_LOOP}: it serves waiting "
+        "requests in arrival order; see README)",
     )
     p.add_argument("--auth-token", help="token required as ?token= on API routes")
     p.add_argument("--jwt-secret", help="JWT secret (HS*) or public key (RS*) for the API")

@@ -91,6 +91,7 @@ def _settings_from_args(args: argparse.Namespace) -> Any:
         access_log=args.access_log,
         trace_locks=args.trace_locks,
         tracker_cache_size=args.tracker_cache_size,
+        event_loop=args.event_loop,
     )
 
 

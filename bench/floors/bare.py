@@ -22,7 +22,7 @@ async def webhook(request: Request) -> HTTPResponse:
 
 def main() -> None:
     args = parser(__doc__.split("\n\n")[0]).parse_args()
-    serve(app, args.host, args.port)
+    serve(app, args.host, args.port, args.event_loop)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 from sanic import HTTPResponse, Request, Sanic
 
+from palaver.server.settings import DEFAULT_EVENT_LOOP, EVENT_LOOPS
+
 REPLY_TEXT = "Hey! How are you?"
 
 
@@ -53,10 +55,12 @@ def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--event-loop", choices=EVENT_LOOPS, default=DEFAULT_EVENT_LOOP)
     return p
 
 
-def serve(app: Sanic[Any, Any], host: str, port: int) -> None:
-    """As ``palaver run`` serves: one process, access log off, uvloop (Sanic's default)."""
+def serve(app: Sanic[Any, Any], host: str, port: int, event_loop: str = DEFAULT_EVENT_LOOP) -> None:
+    """As ``palaver run`` serves: one process, access log off, the same event loop."""
     logging.basicConfig(level=logging.WARNING)
+    app.config.USE_UVLOOP = event_loop == "uvloop"
     app.run(host=host, port=port, single_process=True, access_log=False, motd=False)

@@ -140,7 +140,8 @@ def main() -> None:
     p.add_argument("--key-prefix", default="floor")
     p.add_argument("--pool-size", type=int, default=10, help="as Palaver's pool_max_size")
     args = p.parse_args()
-    serve(build(args.redis, args.postgres, args.key_prefix, args.pool_size), args.host, args.port)
+    app = build(args.redis, args.postgres, args.key_prefix, args.pool_size)
+    serve(app, args.host, args.port, args.event_loop)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ created before the app and started and stopped by the app's listeners.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -59,6 +60,12 @@ def _error_for(exc: Exception) -> HTTPResponse:
     return error(500, "InternalServerError", "An unexpected error occurred; see the server log.")
 
 
+def event_loop_name() -> str:
+    """``uvloop`` or ``asyncio``: the implementation of the running loop."""
+    module = type(asyncio.get_running_loop()).__module__
+    return module.split(".")[0]
+
+
 def create_app(runtime: Runtime, name: str = APP_NAME) -> Sanic[Any, Any]:
     """Create the Sanic app serving ``runtime``."""
     from palaver.server.cors import install_cors
@@ -71,6 +78,8 @@ def create_app(runtime: Runtime, name: str = APP_NAME) -> Sanic[Any, Any]:
     app.config.KEEP_ALIVE_TIMEOUT = 75
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.NOISY_EXCEPTIONS = False
+    # Set here, so that SANIC_USE_UVLOOP in the environment does not override it.
+    app.config.USE_UVLOOP = runtime.settings.event_loop == "uvloop"
     app.ctx.runtime = runtime
 
     async def handle_error(request: Request, exc: Exception) -> HTTPResponse:
@@ -90,6 +99,7 @@ def create_app(runtime: Runtime, name: str = APP_NAME) -> Sanic[Any, Any]:
         install_cors(app, runtime.settings.cors)
 
     async def start_runtime(app: Sanic[Any, Any]) -> None:
+        logger.info("serving on the %s event loop", event_loop_name())
         await runtime.start()
 
     async def stop_runtime(app: Sanic[Any, Any]) -> None:

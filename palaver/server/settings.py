@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+EventLoop = Literal["asyncio", "uvloop"]
+EVENT_LOOPS: tuple[EventLoop, ...] = ("asyncio", "uvloop")
+# A turn is CPU work between awaits: asyncio's selector loop serves waiting
+# connections in the order their requests arrived; uvloop (0.23) left some
+# waiting hundreds of ms under such load (bench/RESULTS.md, finding 31).
+DEFAULT_EVENT_LOOP: EventLoop = "asyncio"
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,7 @@ class ServerSettings:
             turns (reused only while the store's version is the one it wrote).
         trace_locks: record the lock ticket, fence and replica of each message in
             its ``user`` event's metadata (``palaver_lock``), for auditing order.
+        event_loop: ``asyncio`` (the standard library's) or ``uvloop``.
     """
 
     model: str | None = None
@@ -45,6 +54,7 @@ class ServerSettings:
     access_log: bool = False
     trace_locks: bool = False
     tracker_cache_size: int = 2000
+    event_loop: EventLoop = DEFAULT_EVENT_LOOP
     extra_channels: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property

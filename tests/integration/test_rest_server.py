@@ -128,3 +128,15 @@ async def test_cors_headers_for_allowed_origins(start_server: Any, moodbot_model
             url, json={"sender": "c", "message": "hi"}, headers={"Origin": "https://evil.example"}
         ) as r:
             assert "Access-Control-Allow-Origin" not in r.headers
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+async def test_event_loop_flag_selects_the_loop(
+    start_server: Any, moodbot_model: Path, loop: str
+) -> None:
+    args = ["-m", str(moodbot_model)] + ([] if loop == "asyncio" else ["--event-loop", loop])
+    # The environment variable Sanic reads must not override the flag.
+    server = start_server(args, ready_path="/ready", env={"SANIC_USE_UVLOOP": "true"})
+    async with aiohttp.ClientSession() as s:
+        assert await say(s, server.url, "loop-user", "hello") == ["Hey! How are you?"]
+    assert f"serving on the {loop} event loop" in server.log.read_text()
