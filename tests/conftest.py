@@ -115,3 +115,12 @@ def mongo_url() -> str:
 @pytest.fixture
 def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
     return asyncio.DefaultEventLoopPolicy()
+
+
+@pytest.fixture
+async def private_redis() -> AsyncIterator[services.PrivateRedis]:
+    """A redis-server of the test's own on a free port, for outages and server settings."""
+    server = services.PrivateRedis()
+    await asyncio.to_thread(server.start)
+    yield server
+    await asyncio.to_thread(server.stop)

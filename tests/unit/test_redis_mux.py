@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -44,11 +44,25 @@ async def mux(redis_url: str) -> AsyncIterator[RedisMultiplexer]:
 
 
 @pytest.fixture
-async def private_redis() -> AsyncIterator[PrivateRedis]:
-    server = PrivateRedis()
-    await asyncio.to_thread(server.start)
-    yield server
-    await asyncio.to_thread(server.stop)
+async def make_mux() -> AsyncIterator[Callable[..., RedisMultiplexer]]:
+    """``make_mux(url, timeout=2, **address)``; every one made is closed afterwards."""
+    made: list[RedisMultiplexer] = []
+
+    def make(url: str, timeout: float = 2.0, **address: Any) -> RedisMultiplexer:
+        made.append(RedisMultiplexer(_address(url, **address), timeout))
+        return made[-1]
+
+    yield make
+    for mux in made:
+        await mux.close()
+
+
+@pytest.fixture
+async def admin(private_redis: PrivateRedis) -> AsyncIterator[Redis]:
+    """A redis-py client of the private server, to inspect it and disturb it."""
+    client = Redis.from_url(private_redis.url)
+    yield client
+    await client.aclose()
 
 
 async def _wait_until(condition: Any, within: float = 5.0) -> None:
@@ -203,40 +217,28 @@ async def test_outage_fails_commands_and_the_next_connection_recovers(
 
 
 async def test_connection_killed_by_the_server_is_replaced(
-    private_redis: PrivateRedis,
+    private_redis: PrivateRedis, admin: Redis, make_mux: Callable[..., RedisMultiplexer]
 ) -> None:
-    mux = RedisMultiplexer(_address(private_redis.url), timeout=2)
-    admin = Redis.from_url(private_redis.url)
-    try:
-        client_id = await mux.execute("CLIENT", "ID")
-        await admin.client_kill_filter(_id=client_id)
-        await _wait_until(lambda: mux._conn is None)
-        assert await mux.execute("CLIENT", "ID") != client_id
-    finally:
-        await mux.close()
-        await admin.aclose()
+    mux = make_mux(private_redis.url)
+    client_id = await mux.execute("CLIENT", "ID")
+    await admin.client_kill_filter(_id=client_id)
+    await _wait_until(lambda: mux._conn is None)
+    assert await mux.execute("CLIENT", "ID") != client_id
 
 
 async def test_overdue_reply_times_out_every_waiting_command(
-    private_redis: PrivateRedis,
+    private_redis: PrivateRedis, admin: Redis, make_mux: Callable[..., RedisMultiplexer]
 ) -> None:
-    mux = RedisMultiplexer(_address(private_redis.url), timeout=0.3)
-    admin = Redis.from_url(private_redis.url)
-    try:
-        assert await mux.execute("PING") == b"PONG"
-        await admin.execute_command("CLIENT", "PAUSE", 1500, "ALL")
-        started = time.monotonic()
-        results = await asyncio.gather(
-            mux.execute("PING"), mux.execute("PING"), return_exceptions=True
-        )
-        waited = time.monotonic() - started
-        assert all(isinstance(r, TimeoutError) for r in results), results
-        assert 0.25 < waited < 1.2
-        await asyncio.sleep(1.5)  # the pause is over
-        assert await mux.execute("PING") == b"PONG"  # on a new connection
-    finally:
-        await mux.close()
-        await admin.aclose()
+    mux = make_mux(private_redis.url, timeout=0.3)
+    assert await mux.execute("PING") == b"PONG"
+    await admin.execute_command("CLIENT", "PAUSE", 1500, "ALL")
+    started = time.monotonic()
+    results = await asyncio.gather(mux.execute("PING"), mux.execute("PING"), return_exceptions=True)
+    waited = time.monotonic() - started
+    assert all(isinstance(r, TimeoutError) for r in results), results
+    assert 0.25 < waited < 1.2
+    await asyncio.sleep(1.5)  # the pause is over
+    assert await mux.execute("PING") == b"PONG"  # on a new connection
 
 
 async def test_password_and_database_are_sent_before_any_command() -> None:
@@ -260,33 +262,25 @@ async def test_password_and_database_are_sent_before_any_command() -> None:
 
 
 async def test_acl_user_and_error_classes_as_redis_py_raises_them(
-    private_redis: PrivateRedis,
+    private_redis: PrivateRedis, admin: Redis, make_mux: Callable[..., RedisMultiplexer]
 ) -> None:
-    admin = Redis.from_url(private_redis.url)
-    try:
-        await admin.execute_command("ACL", "SETUSER", "reader", "on", ">pw", "~*", "+get")
-        mux = RedisMultiplexer(_address(private_redis.url, username="reader", password="pw"), 2)
-        assert await mux.execute("GET", "anything") is None
-        with pytest.raises(NoPermissionError):
-            await mux.execute("SET", "anything", "1")
-        assert await mux.execute("GET", "anything") is None  # the connection is fine
-        await mux.close()
-    finally:
-        await admin.aclose()
+    await admin.execute_command("ACL", "SETUSER", "reader", "on", ">pw", "~*", "+get")
+    mux = make_mux(private_redis.url, username="reader", password="pw")
+    assert await mux.execute("GET", "anything") is None
+    with pytest.raises(NoPermissionError):
+        await mux.execute("SET", "anything", "1")
+    assert await mux.execute("GET", "anything") is None  # the connection is fine
 
 
-async def test_a_lost_script_is_loaded_once_for_all_callers(private_redis: PrivateRedis) -> None:
+async def test_a_lost_script_is_loaded_once_for_all_callers(
+    private_redis: PrivateRedis, admin: Redis, make_mux: Callable[..., RedisMultiplexer]
+) -> None:
     script = "return redis.call('INCR', KEYS[1])"
     sha = hashlib.sha1(script.encode()).hexdigest()
-    admin = Redis.from_url(private_redis.url)
-    mux = RedisMultiplexer(_address(private_redis.url), timeout=2)
-    try:
-        replies = await asyncio.gather(*(mux.run_script(sha, script, ["n"], []) for _ in range(50)))
-        assert sorted(replies) == list(range(1, 51))
-        stats = await admin.info("commandstats")
-        assert stats["cmdstat_script|load"]["calls"] == 1
-        await admin.script_flush()
-        assert await mux.run_script(sha, script, ["n"], []) == 51
-    finally:
-        await mux.close()
-        await admin.aclose()
+    mux = make_mux(private_redis.url)
+    replies = await asyncio.gather(*(mux.run_script(sha, script, ["n"], []) for _ in range(50)))
+    assert sorted(replies) == list(range(1, 51))
+    stats = await admin.info("commandstats")
+    assert stats["cmdstat_script|load"]["calls"] == 1
+    await admin.script_flush()
+    assert await mux.run_script(sha, script, ["n"], []) == 51

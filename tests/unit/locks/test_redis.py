@@ -375,14 +375,6 @@ async def test_keys_in_use_expire(
 # -- outages -------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def private_redis() -> AsyncIterator[PrivateRedis]:
-    server = PrivateRedis()
-    await asyncio.to_thread(server.start)
-    yield server
-    await asyncio.to_thread(server.stop)
-
-
 def private_store(server: PrivateRedis, **extra: Any) -> RedisLockStore:
     config = {"url": server.url, "lock_lifetime": 1, "lock_poll_interval": 0.05, **extra}
     return RedisLockStore(RedisLockSettings.from_config(config))

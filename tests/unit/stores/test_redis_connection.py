@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -14,17 +13,9 @@ from tests.services import PrivateRedis
 pytestmark = pytest.mark.redis
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[PrivateRedis]:
-    redis = PrivateRedis()
-    await asyncio.to_thread(redis.start)
-    yield redis
-    await asyncio.to_thread(redis.stop)
-
-
-async def test_concurrent_conversations_share_one_connection(server: PrivateRedis) -> None:
-    raw = Redis.from_url(server.url)
-    store = RedisTrackerStore(RedisStoreSettings.from_config({"url": server.url}))
+async def test_concurrent_conversations_share_one_connection(private_redis: PrivateRedis) -> None:
+    raw = Redis.from_url(private_redis.url)
+    store = RedisTrackerStore(RedisStoreSettings.from_config({"url": private_redis.url}))
     try:
         async with store:
 
@@ -43,10 +34,12 @@ async def test_concurrent_conversations_share_one_connection(server: PrivateRedi
         await raw.aclose()
 
 
-async def test_scripts_flushed_from_redis_are_loaded_again(server: PrivateRedis) -> None:
-    raw = Redis.from_url(server.url)
+async def test_scripts_flushed_from_redis_are_loaded_again(private_redis: PrivateRedis) -> None:
+    raw = Redis.from_url(private_redis.url)
     try:
-        async with RedisTrackerStore(RedisStoreSettings.from_config({"url": server.url})) as store:
+        async with RedisTrackerStore(
+            RedisStoreSettings.from_config({"url": private_redis.url})
+        ) as store:
             await store.append("a", [{"event": "user", "text": "one"}])
             await raw.script_flush()
             await store.append("a", [{"event": "user", "text": "two"}], expected_total=1)
