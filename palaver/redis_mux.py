@@ -94,6 +94,12 @@ def pack_command(args: Sequence[str | bytes | int | float]) -> bytes:
     return b"".join(parts)
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a shared future's exception as seen: every waiter may have been cancelled."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _reply_error(message: str) -> RedisError:
     """The exception redis-py raises for this error reply (NOSCRIPT, NOPERM, ...)."""
     error: RedisError = BaseParser.parse_error(message)  # type: ignore[no-untyped-call]
@@ -194,8 +200,7 @@ class RedisMultiplexer:
 
     def _script_loaded(self, sha: str, loading: asyncio.Future[Any]) -> None:
         self._loading.pop(sha, None)
-        if not loading.cancelled():
-            loading.exception()  # retrieved: every waiter may have been cancelled
+        _retrieve(loading)
 
     async def close(self) -> None:
         """Fail what has no reply yet and close the connection; safe to call twice."""
@@ -217,6 +222,7 @@ class RedisMultiplexer:
             return self._conn
         if self._connecting is None:
             self._connecting = asyncio.ensure_future(self._open())
+            self._connecting.add_done_callback(_retrieve)
         connecting = self._connecting
         try:
             return await asyncio.shield(connecting)

@@ -284,3 +284,16 @@ async def test_a_lost_script_is_loaded_once_for_all_callers(
     assert stats["cmdstat_script|load"]["calls"] == 1
     await admin.script_flush()
     assert await mux.run_script(sha, script, ["n"], []) == 51
+
+
+async def test_a_caller_cancelled_while_connecting_sends_nothing(
+    mux: RedisMultiplexer, redis_prefix: str
+) -> None:
+    key = f"{redis_prefix}early"
+    early = asyncio.create_task(mux.execute("INCR", key))
+    await asyncio.sleep(0)  # it is opening the connection
+    assert mux._conn is None
+    early.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await early
+    assert await mux.execute("INCR", key) == 1  # the cancelled INCR never went out
