@@ -29,14 +29,14 @@ import ssl as ssl_lib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from redis._parsers.base import BaseParser
 from redis.exceptions import AuthenticationError, NoScriptError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["RedisAddress", "RedisMultiplexer", "hiredis_available", "tls_context"]
+__all__ = ["RedisAddress", "RedisMultiplexer", "address_of", "hiredis_available"]
 
 try:  # the ``redis`` extra installs it; without it callers keep redis-py's client
     import hiredis
@@ -66,14 +66,47 @@ class RedisAddress:
         return f"RedisAddress({self.host}:{self.port}/{self.db})"
 
 
-def tls_context(
-    certfile: str | None, keyfile: str | None, ca_certs: str | None
-) -> ssl_lib.SSLContext:
-    """TLS as redis-py sets it up by default: server certificate and host name checked."""
-    context = ssl_lib.create_default_context(cafile=ca_certs)
-    if certfile:
-        context.load_cert_chain(certfile, keyfile)
-    return context
+class RedisConnectionSettings(Protocol):
+    """The connection part of the Redis lock and tracker store settings (read-only)."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def db(self) -> int: ...
+
+    @property
+    def username(self) -> str | None: ...
+
+    @property
+    def password(self) -> str | None: ...
+
+    @property
+    def use_ssl(self) -> bool: ...
+
+    @property
+    def ssl_certfile(self) -> str | None: ...
+
+    @property
+    def ssl_keyfile(self) -> str | None: ...
+
+    @property
+    def ssl_ca_certs(self) -> str | None: ...
+
+
+def address_of(settings: RedisConnectionSettings) -> RedisAddress:
+    """Where a store's settings point, with TLS as redis-py sets it up by default
+    (server certificate and host name checked)."""
+    s = settings
+    tls = None
+    if s.use_ssl:
+        tls = ssl_lib.create_default_context(cafile=s.ssl_ca_certs)
+        if s.ssl_certfile:
+            tls.load_cert_chain(s.ssl_certfile, s.ssl_keyfile)
+    return RedisAddress(s.host, s.port, s.db, s.username, s.password, tls)
 
 
 def pack_command(args: Sequence[str | bytes | int | float]) -> bytes:

@@ -45,7 +45,7 @@ from redis.exceptions import NoScriptError, RedisError
 from palaver.errors import ConfigError, LockError, LockLostError, LockTimeoutError
 from palaver.locks import scripts
 from palaver.locks.base import LockHandle
-from palaver.redis_mux import RedisAddress, RedisMultiplexer, hiredis_available, tls_context
+from palaver.redis_mux import RedisMultiplexer, address_of, hiredis_available
 
 __all__ = ["RedisLockSettings", "RedisLockStore"]
 
@@ -337,7 +337,7 @@ class RedisLockStore:
             raise
         self._client, self._pubsub = client, pubsub
         if hiredis_available():
-            self._mux = RedisMultiplexer(self._address(), self.settings.socket_timeout)
+            self._mux = RedisMultiplexer(address_of(self.settings), self.settings.socket_timeout)
         self._tasks = [
             asyncio.create_task(self._listen(pubsub), name="palaver-lock-wakeups"),
             asyncio.create_task(self._extend_forever(), name="palaver-lock-extender"),
@@ -412,11 +412,6 @@ class RedisLockStore:
             retry=Retry(NoBackoff(), 0),
             **ssl,
         )
-
-    def _address(self) -> RedisAddress:
-        s = self.settings
-        tls = tls_context(s.ssl_certfile, s.ssl_keyfile, s.ssl_ca_certs) if s.use_ssl else None
-        return RedisAddress(s.host, s.port, s.db, s.username, s.password, tls)
 
     async def _load_scripts(self, client: Redis) -> None:
         """Register and load the scripts up front, so no request pays a NOSCRIPT."""
@@ -754,11 +749,11 @@ class RedisLockStore:
             raise LockError(f"The Redis lock store is stopped (conversation '{conversation_id}').")
         lua = self._scripts[script]
         try:
+            if self._mux is not None:  # loads the script again when Redis lost it
+                return await self._mux.run_script(lua.sha, getattr(scripts, script), keys, args)
             # EVALSHA straight away: ``AsyncScript.__call__`` first checks whether the
             # client is a pipeline (an ``isinstance`` through typing's Protocol
             # machinery), measurable on every lock and release.
-            if self._mux is not None:  # loads the script again when Redis lost it
-                return await self._mux.run_script(lua.sha, getattr(scripts, script), keys, args)
             try:
                 return await client.evalsha(lua.sha, len(keys), *keys, *args)
             except NoScriptError:

@@ -44,7 +44,7 @@ from palaver.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from palaver.redis_mux import RedisAddress, RedisMultiplexer, hiredis_available, tls_context
+from palaver.redis_mux import RedisMultiplexer, address_of, hiredis_available
 from palaver.stores.base import ConversationVersion, EventDict, StoredConversation
 from palaver.stores.memory import (
     ConfigReader,
@@ -270,7 +270,9 @@ class RedisTrackerStore:
             self._load_script = client.register_script(_LOAD_LUA)
             self._prune_script = client.register_script(_PRUNE_LUA)
             if hiredis_available():
-                self._mux = RedisMultiplexer(self._address(), self.settings.socket_timeout)
+                self._mux = RedisMultiplexer(
+                    address_of(self.settings), self.settings.socket_timeout
+                )
 
     async def stop(self) -> None:
         client, self._client = self._client, None
@@ -307,11 +309,6 @@ class RedisTrackerStore:
             # sent twice. Stale pooled connections are replaced by the pool itself.
             retry=Retry(NoBackoff(), 0),
         )
-
-    def _address(self) -> RedisAddress:
-        s = self.settings
-        tls = tls_context(s.ssl_certfile, s.ssl_keyfile, s.ssl_ca_certs) if s.use_ssl else None
-        return RedisAddress(s.host, s.port, s.db, s.username, s.password, tls)
 
     async def _eval(self, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a registered script: over the multiplexed connection when there is one."""
