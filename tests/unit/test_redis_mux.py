@@ -7,9 +7,12 @@ prefix); outages, pauses and passwords on a private ``redis-server``.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +27,7 @@ from redis.exceptions import (
     TimeoutError,
 )
 
-from palaver.redis_mux import RedisAddress, RedisMultiplexer, pack_command
+from palaver.redis_mux import RedisAddress, RedisMultiplexer, address_of, pack_command
 from tests.services import PrivateRedis
 
 pytestmark = pytest.mark.redis
@@ -297,3 +300,87 @@ async def test_a_caller_cancelled_while_connecting_sends_nothing(
     with pytest.raises(asyncio.CancelledError):
         await early
     assert await mux.execute("INCR", key) == 1  # the cancelled INCR never went out
+
+
+def _write_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for ``localhost`` (no IP address in it)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("palaver test CA"))
+        .issuer_name(name("palaver test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("localhost"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+async def test_tls_checks_the_certificate_and_the_host_name(tmp_path: Path) -> None:
+    from palaver.locks.redis import RedisLockSettings, RedisLockStore
+
+    ca, cert, key = _write_certificates(tmp_path)
+    server = PrivateRedis()
+    server.args[server.args.index("--port") + 1] = "0"  # TLS only
+    server.args += ["--tls-port", str(server.port), "--tls-cert-file", str(cert)]
+    server.args += ["--tls-key-file", str(key), "--tls-ca-cert-file", str(ca)]
+    server.args += ["--tls-auth-clients", "no"]
+    await asyncio.to_thread(server.start)
+    try:
+        settings = RedisLockSettings.from_config(
+            {"url": f"rediss://localhost:{server.port}/2", "ssl_ca_certs": str(ca)}
+        )
+        assert settings.use_ssl
+        mux = RedisMultiplexer(address_of(settings), timeout=2)
+        assert await mux.execute("SET", "over", "tls") == b"OK"
+        assert await mux.execute("GET", "over") == b"tls"
+        await mux.close()
+
+        async with RedisLockStore(settings) as store:  # its scripts go over the mux
+            assert store._mux is not None
+            async with store.lock("tls-conversation") as handle:
+                assert handle.fence > 0
+
+        # The certificate names localhost, not 127.0.0.1; and an unknown CA is refused.
+        by_ip = replace(settings, host="127.0.0.1")
+        with pytest.raises(ConnectionError, match=r"Cannot connect.*mismatch"):
+            await RedisMultiplexer(address_of(by_ip), timeout=2).execute("PING")
+        no_ca = replace(settings, ssl_ca_certs=str(cert))
+        with pytest.raises(ConnectionError, match=r"certificate verify failed"):
+            await RedisMultiplexer(address_of(no_ca), timeout=2).execute("PING")
+    finally:
+        await asyncio.to_thread(server.stop)
