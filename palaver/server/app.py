@@ -15,6 +15,8 @@ from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
 from palaver.errors import (
+    LockError,
+    LockLostError,
     LockTimeoutError,
     ModelError,
     PalaverError,
@@ -39,6 +41,10 @@ def _error_for(exc: Exception) -> HTTPResponse:
             str(exc),
             {"conversation_id": exc.conversation_id, "waited_seconds": round(exc.waited, 3)},
         )
+    if isinstance(exc, LockLostError):  # expired under a slow turn; nothing was stored
+        return error(503, "LockLost", str(exc))
+    if isinstance(exc, LockError):  # the lock store is unreachable or stopped
+        return error(503, "LockStoreUnavailable", str(exc))
     if isinstance(exc, ModelNotReadyError):
         return error(503, "ModelNotReady", str(exc))
     if isinstance(exc, StaleWriteError):

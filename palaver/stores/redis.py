@@ -113,6 +113,11 @@ end
 return {total, redis.call('LRANGE', KEYS[1], start, -1)}
 """
 
+# KEYS: events, meta. Returns {event count, fence or false}: the version, atomically.
+_VERSION_LUA = """
+return {redis.call('LLEN', KEYS[1]), redis.call('HGET', KEYS[2], 'fence')}
+"""
+
 # KEYS: senders. ARGV: events key prefix, sender ids... Returns the ids whose
 # events still exist and removes the others (expired through record_exp).
 _PRUNE_LUA = """
@@ -240,6 +245,7 @@ class RedisTrackerStore:
         self._append_script: Any = None  # AsyncScript objects, registered by start()
         self._load_script: Any = None
         self._prune_script: Any = None
+        self._version_script: Any = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Self:
@@ -269,6 +275,7 @@ class RedisTrackerStore:
             self._append_script = client.register_script(_APPEND_LUA)
             self._load_script = client.register_script(_LOAD_LUA)
             self._prune_script = client.register_script(_PRUNE_LUA)
+            self._version_script = client.register_script(_VERSION_LUA)
             if hiredis_available():
                 self._mux = RedisMultiplexer(
                     address_of(self.settings), self.settings.socket_timeout
@@ -347,13 +354,14 @@ class RedisTrackerStore:
         )
 
     async def version(self, sender_id: str) -> ConversationVersion | None:
-        """Event count and fence of a conversation: ``LLEN`` + ``HGET`` in one ``MULTI``."""
-        client = self._require_client()
+        """Event count and fence of a conversation: ``LLEN`` + ``HGET`` in one script."""
+        self._require_client()
         with self._errors("version", sender_id):
-            async with client.pipeline(transaction=True) as pipe:
-                pipe.llen(self._events_key(sender_id))
-                pipe.hget(self._meta_key(sender_id), "fence")
-                total, fence = await pipe.execute()
+            total, fence = await self._eval(
+                self._version_script,
+                [self._events_key(sender_id), self._meta_key(sender_id)],
+                [],
+            )
         if not total:
             return None
         return ConversationVersion(int(total), None if fence is None else int(fence))
