@@ -231,7 +231,7 @@ def generated_section(
         f"Command: `{command}`",
         "",
         f"Machine: {env['cpus']} CPUs ({env['cpu_model']}), Python {env['python']}, "
-        f"event loop {env.get('event_loop', 'uvloop')} (Palaver and floors); load "
+        f"event loop {env['event_loop']} (Palaver and floors); load "
         f"generator: **{env['generator']}** {env['wrk']}; load average at start "
         f"{', '.join(f'{x:.1f}' for x in env['load_average'])} (other test suites were running: "
         "absolute numbers are noisy, ratios to the floors measured in the same run are not). "
